@@ -1,0 +1,136 @@
+"""What every connector shares: typed failures the outbox executor understands.
+
+A connector method either returns a result or raises one of these. The executor decides from
+the type alone whether to retry (and when), look the effect up before resending, or give up
+and open an exception with the owner team.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class CallRecord:
+    """The request and response of one attempt, for the on-call engineer (secrets masked)."""
+
+    method: str
+    url: str
+    status: int | None
+    request_body: Any = None
+    response_body: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "status": self.status,
+            "request": self.request_body,
+            "response": self.response_body,
+        }
+
+
+class ConnectorError(Exception):
+    """Base: the call failed; `message` is what a person reads on the timeline."""
+
+    def __init__(self, message: str, *, call: CallRecord | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.call = call
+        self.code = code
+
+
+class TransientError(ConnectorError):
+    """Worth retrying later: 5xx, 429, throttling, connection refused before sending."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """The service said slow down (429 / THROTTLED); `retry_after` seconds when it said so."""
+
+
+class OutcomeUnknown(ConnectorError):
+    """The request may have been applied (timeout after send, cut-off answer).
+
+    The executor must look the effect up by its idempotency key before any resend.
+    """
+
+
+class ConflictError(ConnectorError):
+    """Optimistic-concurrency conflict (409): re-read, re-plan, re-apply; never blind-retry."""
+
+    def __init__(self, message: str, *, current_version: int | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.current_version = current_version
+
+
+class PermanentError(ConnectorError):
+    """The service refused the request as it stands (validation, userErrors, 4xx)."""
+
+
+class NotFound(PermanentError):
+    """The resource does not exist (yet)."""
+
+
+class AuthError(PermanentError):
+    """Credentials missing or refused; retrying will not help until someone fixes them."""
+
+
+@dataclass
+class Effect:
+    """What a write did in the external system, as the executor records it on the timeline."""
+
+    external_id: str | None
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def body_of(response_or_request: httpx.Response | httpx.Request) -> Any:
+    content = response_or_request.content if isinstance(response_or_request, httpx.Response) \
+        else response_or_request.read()
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return content[:2000].decode("utf-8", "replace")
+
+
+def call_record(response: httpx.Response) -> CallRecord:
+    req = response.request
+    return CallRecord(req.method, str(req.url), response.status_code, body_of(req), body_of(response))
+
+
+def classify_http_failure(response: httpx.Response, what: str) -> ConnectorError:
+    """The common HTTP status mapping; connectors refine it with their API's error bodies."""
+    status = response.status_code
+    call = call_record(response)
+    retry_after = _retry_after(response)
+    if status == 429:
+        return RateLimited(f"{what}: rate limited (429)", retry_after=retry_after, call=call)
+    if status in (500, 502, 503, 504):
+        return TransientError(f"{what}: server error {status}", retry_after=retry_after, call=call)
+    if status == 409:
+        return ConflictError(f"{what}: conflict (409)", call=call)
+    if status in (401, 403):
+        return AuthError(f"{what}: not authorised ({status})", call=call)
+    if status == 404:
+        return NotFound(f"{what}: not found (404)", call=call)
+    return PermanentError(f"{what}: refused ({status})", call=call)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
