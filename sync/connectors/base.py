@@ -134,3 +134,104 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+# --- What the engine asks of each kind of system -------------------------------------------
+# Requests are built by the engine from planned actions; every write carries `key`, the
+# action's deterministic idempotency key (e.g. "rl:R1:refund:1"), so a lookup can find it.
+
+from collections.abc import Sequence  # noqa: E402
+from datetime import datetime  # noqa: E402
+from typing import Protocol  # noqa: E402
+
+from rules.model import Order, Return  # noqa: E402
+from rules.money import Money  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RefundLineRequest:
+    line_ref: str
+    sku: str
+    qty: int
+    amount: Money  # this line's share of the refund
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    key: str
+    return_id: str
+    order_ref: str
+    amount: Money  # total; equals the sum of line amounts
+    lines: tuple[RefundLineRequest, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StockMovement:
+    key: str  # one movement's idempotency key (a batch groups several)
+    return_id: str
+    sku: str
+    location_id: str  # Returnline's location id; connectors map to their own via config
+    delta: int
+    sellable: bool  # False: quarantine / damaged / non-sellable quantity
+
+
+@dataclass(frozen=True)
+class ExchangeRequest:
+    key: str
+    return_id: str
+    order_ref: str
+    skus: tuple[tuple[str, int], ...]  # (sku, qty) to ship, at zero value
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CreditNoteRequest:
+    key: str
+    return_id: str
+    order_ref: str
+    refund_key: str
+    refund_reference: str  # the commerce refund id
+    amount: Money
+    lines: tuple[RefundLineRequest, ...]
+    location_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnsPage:
+    returns: list[Return]
+    raw: list[dict[str, Any]]  # the untouched payloads, same order, for the timeline
+    next_cursor: str | None  # None: nothing more now; store and pass back next time
+
+
+class CommerceConnector(Protocol):
+    name: str
+
+    def get_order(self, order_ref: str) -> Order | None: ...
+    def create_return_record(self, key: str, ret: Return, order: Order) -> Effect: ...
+    def tag_order(self, key: str, order: Order, tags: Sequence[str], note: str) -> Effect: ...
+    def refund(self, req: RefundRequest) -> Effect: ...
+    def find_refund(self, order_ref: str, key: str) -> Effect | None: ...
+    def move_stock(self, movements: Sequence[StockMovement]) -> list[Effect]: ...
+    def find_stock_movement(self, key: str) -> Effect | None: ...
+    def create_exchange_order(self, req: ExchangeRequest) -> Effect: ...
+    def find_exchange_order(self, order_ref: str, key: str) -> Effect | None: ...
+
+
+class ReturnsPlatformConnector(Protocol):
+    name: str
+
+    def list_changed(self, cursor: str | None, now: datetime) -> ReturnsPage: ...
+    def get_return(self, platform_id: str) -> tuple[Return, dict[str, Any]]: ...
+    def approve(self, key: str, ret: Return) -> Effect: ...  # platforms that move the money
+    def find_approval(self, ret: Return) -> Effect | None: ...
+    def post_comment(self, key: str, ret: Return, text: str) -> Effect: ...
+
+
+class ErpConnector(Protocol):
+    name: str
+
+    def create_return_authorisation(self, key: str, ret: Return, order: Order) -> Effect: ...
+    def create_credit_note(self, req: CreditNoteRequest) -> Effect: ...
+    def find_credit_note(self, key: str) -> Effect | None: ...
+    def list_credit_notes(self, since: datetime, until: datetime) -> list[dict[str, Any]]: ...
