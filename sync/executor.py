@@ -1,0 +1,412 @@
+"""The outbox executor: performs each planned action exactly once in its external system.
+
+One attempt goes: claim under a lease (committed) -> ask the system's rate limiter -> if the
+last attempt's outcome is unknown, look the effect up by its idempotency key -> call the
+connector -> record the outcome, the timeline event and the re-plan in one transaction.
+No database transaction is open while a request is in flight.
+
+Failures: transient ones retry with exponential backoff and jitter (deterministic per key and
+attempt, so replays repeat), never sooner than the server's Retry-After; after the retry
+budget, or at once for a refusal, the action is dead and an exception opens for its owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlmodel import Session
+
+from rules.money import Money
+from storage import outbox
+from storage.codec import decode
+from storage.db import Database
+from storage.ledger import EventDraft, ExceptionDraft, LedgerEntry, record
+from storage.tables import ActionRow, OrderSnapshotRow, ReturnRow
+from sync.connectors.base import (
+    AuthError,
+    ConflictError,
+    ConnectorError,
+    CreditNoteRequest,
+    Effect,
+    ExchangeRequest,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    RefundLineRequest,
+    RefundRequest,
+    StockMovement,
+    TransientError,
+)
+
+log = logging.getLogger("returnline.executor")
+
+STOCK_KINDS = ("restock", "quarantine")
+
+# The exception an action opens when it gives up. `action_failed` extends the contract's
+# list for actions that move no money or stock (return records, tags, comments).
+FAILURE_EXCEPTION = {
+    "refund": "refund_failed",
+    "approve_platform_return": "refund_failed",
+    "credit_note": "credit_note_failed",
+    "restock": "restock_failed",
+    "quarantine": "restock_failed",
+    "exchange_order": "exchange_failed",
+}
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 10.0
+    cap_seconds: float = 3600.0
+
+    def delay(self, key: str, attempt: int, retry_after: float | None) -> float:
+        backoff = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
+        jitter = random.Random(f"{key}:{attempt}").uniform(0.5, 1.0)  # noqa: S311 - not crypto
+        return max(backoff * jitter, retry_after or 0.0)
+
+
+class Runtime(Protocol):
+    """What the executor needs from its surroundings (engine, replay, demo, tests)."""
+
+    db: Database
+
+    def now(self) -> datetime: ...
+    def connector(self, system: str) -> Any: ...
+    def limits(self, system: str) -> Any: ...
+    def cost(self, system: str, kind: str, batch: int = 1) -> float: ...
+    def owner(self, exception_type: str) -> str: ...
+    def replan(self, session: Session, return_ids: Sequence[str], now: datetime) -> Any: ...
+
+
+@dataclass
+class Outcome:
+    key: str
+    ok: bool
+    summary: str
+
+
+class Executor:
+    def __init__(self, runtime: Runtime, worker: str = "worker-1", *,
+                 lease: timedelta = timedelta(minutes=2), retry: RetryPolicy | None = None,
+                 stock_batch_size: int = 100) -> None:
+        self.rt = runtime
+        self.worker = worker
+        self.lease = lease
+        self.retry = retry or RetryPolicy()
+        self.stock_batch_size = stock_batch_size
+
+    # --- entry points -----------------------------------------------------------------------
+    def drain(self, *, include_stock: bool = False, max_rounds: int = 1000) -> list[Outcome]:
+        """Run every action due now (stock movements only when `include_stock`)."""
+        kinds_excluded = () if include_stock else STOCK_KINDS
+        outcomes: list[Outcome] = []
+        for _ in range(max_rounds):
+            now = self.rt.now()
+            with self.rt.db.session() as s:
+                claimed = outbox.claim_actions(s, self.worker, now, limit=50, lease=self.lease)
+                # Stock waits for its batch job; give those back untouched.
+                deferred = [a for a in claimed if a.kind in kinds_excluded]
+                for a in deferred:
+                    outbox.defer_action(s, a.key, self.worker, a.next_attempt_at or now, now)
+            claimed = [a for a in claimed if a.kind not in kinds_excluded]
+            if not claimed:
+                break
+            outcomes.extend(self._run_claimed(claimed))
+        return outcomes
+
+    def drain_stock(self) -> list[Outcome]:
+        """The stock batch job: every due movement, as few calls per system as allowed."""
+        now = self.rt.now()
+        with self.rt.db.session() as s:
+            claimed = outbox.claim_actions(s, self.worker, now, limit=10_000, lease=self.lease,
+                                           kinds=list(STOCK_KINDS))
+        return self._run_claimed(claimed)
+
+    # --- one batch of claimed actions -------------------------------------------------------
+    def _run_claimed(self, claimed: list[ActionRow]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        stock: dict[str, list[ActionRow]] = defaultdict(list)
+        for action in claimed:
+            if action.kind in STOCK_KINDS:
+                stock[action.system].append(action)
+            else:
+                outcomes.append(self._run_one(action))
+        for system, actions in stock.items():
+            for i in range(0, len(actions), self.stock_batch_size):
+                outcomes.extend(self._run_stock_batch(system, actions[i:i + self.stock_batch_size]))
+        return outcomes
+
+    def _rate_limited(self, actions: list[ActionRow], system: str, cost: float) -> bool:
+        now = self.rt.now()
+        wait = self.rt.limits(system).delay_for(now, cost)
+        if wait <= 0:
+            return False
+        until = now + timedelta(seconds=wait)
+        with self.rt.db.session() as s:
+            for a in actions:
+                outbox.defer_action(s, a.key, self.worker, until, now)
+        return True
+
+    def _run_one(self, action: ActionRow) -> Outcome:
+        cost = self.rt.cost(action.system, action.kind)
+        if self._rate_limited([action], action.system, cost):
+            return Outcome(action.key, False, "deferred by rate limit")
+        handler = HANDLERS.get(action.kind)
+        if handler is None:
+            return self._give_up(action, PermanentError(f"no handler for {action.kind!r}"))
+        connector = self.rt.connector(action.system)
+        try:
+            effect = None
+            if action.outcome_unknown or action.attempts > 0:
+                effect = handler.lookup(self, connector, action)
+            if effect is None:
+                self.rt.limits(action.system).record(self.rt.now(), cost)
+                with self.rt.db.session() as s:
+                    outbox.mark_sent(s, action.key, self.worker, self.rt.now())
+                effect = handler.call(self, connector, action)
+        except ConnectorError as exc:
+            return self._failed(action, exc)
+        return self._succeeded(action, effect)
+
+    def _run_stock_batch(self, system: str, actions: list[ActionRow]) -> list[Outcome]:
+        cost = self.rt.cost(system, "restock", batch=len(actions))
+        if self._rate_limited(actions, system, cost):
+            return [Outcome(a.key, False, "deferred by rate limit") for a in actions]
+        connector = self.rt.connector(system)
+        outcomes: list[Outcome] = []
+        to_send: list[ActionRow] = []
+        for action in actions:  # anything that may already have happened is looked up first
+            if action.outcome_unknown or action.attempts > 0:
+                try:
+                    found = connector.find_stock_movement(action.key)
+                except ConnectorError as exc:
+                    outcomes.append(self._failed(action, exc))
+                    continue
+                if found is not None:
+                    outcomes.append(self._succeeded(action, found))
+                    continue
+            to_send.append(action)
+        if not to_send:
+            return outcomes
+        movements = [_movement(a) for a in to_send]
+        self.rt.limits(system).record(self.rt.now(), cost)
+        with self.rt.db.session() as s:
+            for a in to_send:
+                outbox.mark_sent(s, a.key, self.worker, self.rt.now())
+        try:
+            effects = connector.move_stock(movements)
+        except ConnectorError as exc:
+            return outcomes + [self._failed(a, exc) for a in to_send]
+        return outcomes + [self._succeeded(a, e) for a, e in zip(to_send, effects, strict=True)]
+
+    # --- recording outcomes -----------------------------------------------------------------
+    def _succeeded(self, action: ActionRow, effect: Effect) -> Outcome:
+        now = self.rt.now()
+        with self.rt.db.session() as s:
+            if not outbox.complete_action(s, action.key, self.worker, now,
+                                          external_id=effect.external_id, result=effect.data):
+                return Outcome(action.key, False, "lease lost; another worker owns it")
+            # A retried action that now worked closes the exception it had opened.
+            entry = LedgerEntry(now=now, events=[EventDraft(
+                f"{action.key}:done", action.return_id, now, action.system, "action",
+                effect.summary, {"key": action.key, "kind": action.kind,
+                                 "external_id": effect.external_id})],
+                exceptions_close={f"{action.key}:failed": "succeeded on retry"})
+            record(s, entry)
+            self.rt.replan(s, [action.return_id], now)
+        return Outcome(action.key, True, effect.summary)
+
+    def _failed(self, action: ActionRow, exc: ConnectorError) -> Outcome:
+        if isinstance(exc, AuthError | PermanentError) and not isinstance(exc, ConflictError):
+            return self._give_up(action, exc)
+        attempts = action.attempts + 1
+        if attempts >= self.retry.max_attempts:
+            return self._give_up(action, exc)
+        now = self.rt.now()
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, RateLimited) and retry_after:
+            self.rt.limits(action.system).pause.pause(now, retry_after)
+        delay = 1.0 if isinstance(exc, ConflictError) else self.retry.delay(action.key, attempts,
+                                                                              retry_after)
+        retry_at = now + timedelta(seconds=delay)
+        unknown = isinstance(exc, OutcomeUnknown) or action.outcome_unknown
+        with self.rt.db.session() as s:
+            outbox.fail_action(s, action.key, self.worker, now, error=exc.message,
+                               code=exc.code or type(exc).__name__, retry_at=retry_at,
+                               outcome_unknown=unknown,
+                               call=exc.call.as_dict() if exc.call else None)
+            record(s, LedgerEntry(now=now, events=[EventDraft(
+                f"{action.key}:attempt:{attempts}", action.return_id, now, action.system,
+                "action", f"{_label(action.kind)} attempt {attempts} failed: {exc.message}; "
+                f"retrying at {retry_at:%H:%M:%S}", {"key": action.key, "unknown": unknown})]))
+        return Outcome(action.key, False, exc.message)
+
+    def _give_up(self, action: ActionRow, exc: ConnectorError) -> Outcome:
+        now = self.rt.now()
+        exc_type = FAILURE_EXCEPTION.get(action.kind, "action_failed")
+        owner = "engineering" if isinstance(exc, AuthError) else self.rt.owner(exc_type)
+        with self.rt.db.session() as s:
+            outbox.fail_action(s, action.key, self.worker, now, error=exc.message,
+                               code=exc.code or type(exc).__name__, retry_at=None,
+                               outcome_unknown=action.outcome_unknown or isinstance(exc, OutcomeUnknown),
+                               call=exc.call.as_dict() if exc.call else None)
+            record(s, LedgerEntry(
+                now=now,
+                events=[EventDraft(f"{action.key}:dead:{action.attempts + 1}", action.return_id,
+                                   now, action.system, "action",
+                                   f"{_label(action.kind)} failed: {exc.message}",
+                                   {"key": action.key})],
+                exceptions_open=[ExceptionDraft(
+                    f"{action.key}:failed", action.return_id, exc_type, owner,
+                    f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
+            self.rt.replan(s, [action.return_id], now)
+        return Outcome(action.key, False, exc.message)
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ").capitalize()
+
+
+# --- per-kind request building ----------------------------------------------------------------
+def _money(d: dict[str, Any]) -> Money:
+    return Money(int(d["minor"]), d["currency"])
+
+
+def _movement(a: ActionRow) -> StockMovement:
+    p = a.payload or {}
+    return StockMovement(key=a.key, return_id=a.return_id, sku=p["sku"],
+                         location_id=p["location_id"], delta=int(p["qty"]),
+                         sellable=bool(p.get("sellable", a.kind == "restock")))
+
+
+def _lines(p: dict[str, Any], currency: str) -> tuple[RefundLineRequest, ...]:
+    return tuple(RefundLineRequest(line_ref=line["line_ref"], sku=line["sku"], qty=int(line["qty"]),
+                                   amount=Money(int(line["amount_minor"]), currency))
+                 for line in p.get("lines", []))
+
+
+def load_return(s: Session, return_id: str):
+    from rules.model import Return
+
+    row = s.get(ReturnRow, return_id)
+    return decode(Return, row.facts) if row and row.facts else None
+
+
+def load_order(s: Session, commerce: str, order_ref: str):
+    from rules.model import Order
+
+    row = s.get(OrderSnapshotRow, (commerce, order_ref))
+    return decode(Order, row.snapshot) if row and row.snapshot else None
+
+
+class Handler:
+    def call(self, ex: Executor, connector: Any, a: ActionRow) -> Effect:
+        raise NotImplementedError
+
+    def lookup(self, ex: Executor, connector: Any, a: ActionRow) -> Effect | None:
+        return None  # resending is harmless for this kind
+
+
+class RefundHandler(Handler):
+    def request(self, a: ActionRow) -> RefundRequest:
+        p = a.payload or {}
+        amount = _money(p["amount"])
+        return RefundRequest(key=a.key, return_id=a.return_id, order_ref=p["order_ref"],
+                             amount=amount, lines=_lines(p, amount.currency),
+                             note=p.get("note", ""))
+
+    def call(self, ex, connector, a):
+        return connector.refund(self.request(a))
+
+    def lookup(self, ex, connector, a):
+        return connector.find_refund((a.payload or {})["order_ref"], a.key)
+
+
+class CreditNoteHandler(Handler):
+    def call(self, ex, connector, a):
+        p = a.payload or {}
+        amount = _money(p["amount"])
+        with ex.rt.db.session() as s:
+            refund = s.get(ActionRow, p["refund_key"])
+            reference = (refund.external_id if refund else None) or p["refund_key"]
+        return connector.create_credit_note(CreditNoteRequest(
+            key=a.key, return_id=a.return_id, order_ref=p["order_ref"],
+            refund_key=p["refund_key"], refund_reference=reference, amount=amount,
+            lines=_lines(p, amount.currency), location_id=p.get("location_id")))
+
+    def lookup(self, ex, connector, a):
+        return connector.find_credit_note(a.key)
+
+
+class ExchangeHandler(Handler):
+    def call(self, ex, connector, a):
+        p = a.payload or {}
+        return connector.create_exchange_order(ExchangeRequest(
+            key=a.key, return_id=a.return_id, order_ref=p["order_ref"],
+            skus=tuple((sku, int(qty)) for sku, qty in p["skus"]), note=p.get("note", "")))
+
+    def lookup(self, ex, connector, a):
+        return connector.find_exchange_order((a.payload or {})["order_ref"], a.key)
+
+
+class ReturnRecordHandler(Handler):
+    def call(self, ex, connector, a):
+        p = a.payload or {}
+        with ex.rt.db.session() as s:
+            ret = load_return(s, a.return_id)
+            order = load_order(s, a.system, p["order_ref"])
+        if ret is None or order is None:
+            raise TransientError("return or order not recorded yet")
+        return connector.create_return_record(a.key, ret, order)
+
+
+class TagHandler(Handler):
+    def call(self, ex, connector, a):
+        p = a.payload or {}
+        with ex.rt.db.session() as s:
+            order = load_order(s, a.system, p["order_ref"])
+        if order is None:
+            raise TransientError("order not recorded yet")
+        return connector.tag_order(a.key, order, p.get("tags", []), p.get("note", ""))
+
+
+class ApproveHandler(Handler):
+    def _ret(self, ex, a):
+        with ex.rt.db.session() as s:
+            ret = load_return(s, a.return_id)
+        if ret is None:
+            raise PermanentError(f"return {a.return_id} has no recorded facts")
+        return ret
+
+    def call(self, ex, connector, a):
+        return connector.approve(a.key, self._ret(ex, a))
+
+    def lookup(self, ex, connector, a):
+        return connector.find_approval(self._ret(ex, a))
+
+
+class CommentHandler(Handler):
+    def call(self, ex, connector, a):
+        with ex.rt.db.session() as s:
+            ret = load_return(s, a.return_id)
+        return connector.post_comment(a.key, ret, (a.payload or {}).get("text", ""))
+
+
+HANDLERS: dict[str, Handler] = {
+    "refund": RefundHandler(),
+    "credit_note": CreditNoteHandler(),
+    "exchange_order": ExchangeHandler(),
+    "create_return_record": ReturnRecordHandler(),
+    "tag_order": TagHandler(),
+    "approve_platform_return": ApproveHandler(),
+    "comment": CommentHandler(),
+}
+
+Clock = Callable[[], datetime]
