@@ -122,6 +122,39 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- replay -------------------------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.replay import ReplayError, replay_file
+    from sync.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.file)
+        result = replay_file(scenario, Path(args.journal) if args.journal else None)
+    except (ScenarioError, ReplayError) as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+        return 0
+    print(f"{result['name']}")
+    for label, info in result["returns"].items():
+        open_exc = [x["type"] for x in info["exceptions"] if x["open"]]
+        extra = f"  open exceptions: {', '.join(open_exc)}" if open_exc else ""
+        print(f"  {label:<8} {info['state']:<18} {info['timeline']:>3} timeline events{extra}")
+    ext = result["external"]
+    for refund in ext["commerce"]["refunds"]:
+        print(f"  refund       {refund['currency']} {refund['amount']:>10}  order {refund['order']}"
+              f"  return {refund['return']}")
+    for cn in ext["erp"]["credit_notes"]:
+        print(f"  credit note  {cn['currency']} {cn['amount']:>10}  return {cn['return']}")
+    for move in ext["commerce"]["stock"]:
+        where = "sellable" if move["sellable"] else "not sellable"
+        print(f"  stock        {move['delta']:+d} {move['sku']} at {move['location']} ({where})")
+    return 0
+
+
 # --- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -156,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = db_sub.add_parser("upgrade", help="apply migrations (also done on every start)")
     p.add_argument("--db", help="database URL (default: config or SQLite in the data dir)")
     p.set_defaults(handler=cmd_db_upgrade)
+
+    p = sub.add_parser("replay", help="run a scenario against the built-in sandboxes")
+    p.add_argument("file", help="scenario JSON file")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.add_argument("--journal", metavar="DIR",
+                   help="write every request each sandbox received, as JSON lines per system")
+    p.set_defaults(handler=cmd_replay)
 
     for register in EXTRA_COMMANDS:
         register(sub)

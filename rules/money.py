@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
 
 # ISO 4217 minor-unit exponents that differ from 2. Every other valid code uses 2.
 _EXPONENTS: dict[str, int] = {
@@ -33,7 +34,15 @@ def currency_exponent(currency: str) -> int:
 
 
 def normalise_currency(currency: str) -> str:
-    if not isinstance(currency, str) or len(currency.strip()) != 3 or not currency.strip().isalpha():
+    if not isinstance(currency, str):
+        raise MoneyError(f"not an ISO 4217 currency code: {currency!r}")
+    return _normalise_code(currency)
+
+
+@lru_cache(maxsize=512)
+def _normalise_code(currency: str) -> str:
+    # cached: money is built many times per plan, over a handful of currencies
+    if len(currency.strip()) != 3 or not currency.strip().isalpha():
         raise MoneyError(f"not an ISO 4217 currency code: {currency!r}")
     return currency.strip().upper()
 
@@ -134,6 +143,18 @@ class Money:
     def min(self, other: Money) -> Money:
         self._check(other)
         return self if self.minor <= other.minor else other
+
+    # JSON (payloads, the timeline, the replay output) -------------------------------------
+    def to_json(self) -> dict[str, str]:
+        """{"amount": "20.00", "currency": "GBP"}: a decimal string, never a float."""
+        return {"amount": self.amount_str(), "currency": self.currency}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Money:
+        """The inverse of `to_json` (exact; refuses more decimals than the currency has)."""
+        if not isinstance(data, dict) or "amount" not in data or "currency" not in data:
+            raise MoneyError(f"not a money object {{amount, currency}}: {data!r}")
+        return cls.parse(data["amount"], data["currency"])
 
 
 @dataclass(frozen=True, slots=True)

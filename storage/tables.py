@@ -74,7 +74,11 @@ class ReturnRow(SQLModel, table=True):
     graded_at: datetime | None = _ts()
     closed_at: datetime | None = _ts()
     order_first_sought_at: datetime | None = _ts()
-    facts: dict | None = _json()  # the canonical Return as last observed
+    wake_at: datetime | None = _ts(index=True)  # re-plan then even if nothing else changes
+    facts: dict | None = _json()  # the canonical Return as the returns platform last said
+    # Gradings from warehouse feeds (ShipBob, CSV), kept apart so a platform poll never
+    # overwrites them: [{"line_id", "sku", "grading": {...}, "source_key"}]
+    warehouse_gradings: list | None = _json()
     facts_hash: str | None = None
     label: str | None = Field(default=None, index=True)  # a scenario's name for it, when replayed
 
@@ -316,3 +320,15 @@ class ImportedFileRow(SQLModel, table=True):
     imported_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     good_rows: int = 0
     bad_rows: int = 0
+
+
+class PendingGradingRow(SQLModel, table=True):
+    """A warehouse verdict whose return Returnline has not seen yet: kept, matched later."""
+
+    __tablename__ = "pending_gradings"
+
+    source_key: str = Field(primary_key=True)
+    rma: str = Field(index=True)
+    sku: str
+    grading: dict | None = _json()
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

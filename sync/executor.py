@@ -173,6 +173,10 @@ class Executor:
                 effect = handler.call(self, connector, action)
         except ConnectorError as exc:
             return self._failed(action, exc)
+        except (KeyError, TypeError, ValueError) as exc:
+            # A payload we cannot turn into a request: keep it, say why, let a person look.
+            return self._give_up(action, PermanentError(
+                f"cannot build the {action.kind} request: {type(exc).__name__}: {exc}"))
         return self._succeeded(action, effect)
 
     def _run_stock_batch(self, system: str, actions: list[ActionRow]) -> list[Outcome]:
@@ -195,7 +199,16 @@ class Executor:
             to_send.append(action)
         if not to_send:
             return outcomes
-        movements = [_movement(a) for a in to_send]
+        movements = []
+        for a in list(to_send):
+            try:
+                movements.append(_movement(a))
+            except (KeyError, TypeError, ValueError) as exc:
+                to_send.remove(a)
+                outcomes.append(self._give_up(a, PermanentError(
+                    f"cannot build the stock movement: {type(exc).__name__}: {exc}")))
+        if not to_send:
+            return outcomes
         self.rt.limits(system).record(self.rt.now(), cost)
         with self.rt.db.session() as s:
             for a in to_send:
@@ -276,19 +289,19 @@ def _label(kind: str) -> str:
 
 # --- per-kind request building ----------------------------------------------------------------
 def _money(d: dict[str, Any]) -> Money:
-    return Money(int(d["minor"]), d["currency"])
+    return Money.from_json(d)
 
 
 def _movement(a: ActionRow) -> StockMovement:
     p = a.payload or {}
     return StockMovement(key=a.key, return_id=a.return_id, sku=p["sku"],
-                         location_id=p["location_id"], delta=int(p["qty"]),
+                         location_id=p["location_id"], delta=int(p["delta"]),
                          sellable=bool(p.get("sellable", a.kind == "restock")))
 
 
-def _lines(p: dict[str, Any], currency: str) -> tuple[RefundLineRequest, ...]:
-    return tuple(RefundLineRequest(line_ref=line["line_ref"], sku=line["sku"], qty=int(line["qty"]),
-                                   amount=Money(int(line["amount_minor"]), currency))
+def _lines(p: dict[str, Any]) -> tuple[RefundLineRequest, ...]:
+    return tuple(RefundLineRequest(line_ref=line.get("line_ref") or "", sku=line["sku"],
+                                   qty=int(line["qty"]), amount=_money(line["amount"]))
                  for line in p.get("lines", []))
 
 
@@ -319,8 +332,7 @@ class RefundHandler(Handler):
         p = a.payload or {}
         amount = _money(p["amount"])
         return RefundRequest(key=a.key, return_id=a.return_id, order_ref=p["order_ref"],
-                             amount=amount, lines=_lines(p, amount.currency),
-                             note=p.get("note", ""))
+                             amount=amount, lines=_lines(p), note=p.get("note", ""))
 
     def call(self, ex, connector, a):
         return connector.refund(self.request(a))
@@ -333,13 +345,15 @@ class CreditNoteHandler(Handler):
     def call(self, ex, connector, a):
         p = a.payload or {}
         amount = _money(p["amount"])
-        with ex.rt.db.session() as s:
-            refund = s.get(ActionRow, p["refund_key"])
-            reference = (refund.external_id if refund else None) or p["refund_key"]
+        reference = p.get("refund_reference")
+        if not reference:
+            with ex.rt.db.session() as s:
+                refund = s.get(ActionRow, p["refund_key"])
+                reference = (refund.external_id if refund else None) or p["refund_key"]
         return connector.create_credit_note(CreditNoteRequest(
             key=a.key, return_id=a.return_id, order_ref=p["order_ref"],
             refund_key=p["refund_key"], refund_reference=reference, amount=amount,
-            lines=_lines(p, amount.currency), location_id=p.get("location_id")))
+            lines=_lines(p), location_id=p.get("location_id")))
 
     def lookup(self, ex, connector, a):
         return connector.find_credit_note(a.key)
@@ -350,7 +364,8 @@ class ExchangeHandler(Handler):
         p = a.payload or {}
         return connector.create_exchange_order(ExchangeRequest(
             key=a.key, return_id=a.return_id, order_ref=p["order_ref"],
-            skus=tuple((sku, int(qty)) for sku, qty in p["skus"]), note=p.get("note", "")))
+            skus=tuple((line["sku"], int(line["qty"])) for line in p["lines"]),
+            note=p.get("note", "")))
 
     def lookup(self, ex, connector, a):
         return connector.find_exchange_order((a.payload or {})["order_ref"], a.key)

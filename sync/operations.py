@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from rules.mappings import normalise_reason
 from storage.db import Database
 from storage.outbox import requeue
 from storage.tables import (
@@ -64,21 +65,18 @@ def operator_from_config(config, as_user: str | None = None, read_only: bool = F
     return Operator(name, role, read_only or bool(config.get("console.read_only", False)))
 
 
-def normalise_reason(raw: str) -> str:
-    """How raw reason texts are matched: case and spacing do not matter."""
-    return " ".join(raw.split()).casefold()
-
-
 Replan = Callable[[Session, Iterable[str], datetime], Any]
 
 
 class Operations:
     def __init__(self, db: Database, now: Callable[[], datetime], replan: Replan,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None,
+                 mappings_changed: Callable[[], None] | None = None) -> None:
         self.db = db
         self.now = now
         self.replan = replan
         self.wake = wake or (lambda: None)
+        self.mappings_changed = mappings_changed or (lambda: None)
 
     # --- the audit trail ------------------------------------------------------------------
     def _audit(self, s: Session, op: Operator, operation: str, target: str, *, allowed: bool,
@@ -143,6 +141,8 @@ class Operations:
             else:
                 s.add(ReasonMappingRow(platform=platform, raw=norm, code=code,
                                        created_by=op.name, created_at=now))
+            s.flush()
+            self.mappings_changed()
             waiting = self.returns_waiting_on_reason(s, norm)
             open_before = self._open_unknown_reason(s, waiting)
             self._audit(s, op, "reclassify", raw, allowed=True, before=before,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 23:41:50.417280
+Create Date: 2026-11-21 23:54:47.982880
 """
 from alembic import op
 import sqlalchemy as sa
@@ -139,6 +139,17 @@ def upgrade() -> None:
     sa.Column('seen_at', storage.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('commerce', 'order_ref')
     )
+    op.create_table('pending_gradings',
+    sa.Column('source_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('rma', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('grading', sa.JSON(), nullable=True),
+    sa.Column('received_at', storage.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('source_key')
+    )
+    with op.batch_alter_table('pending_gradings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pending_gradings_rma'), ['rma'], unique=False)
+
     op.create_table('rate_budgets',
     sa.Column('system', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('window', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -172,7 +183,9 @@ def upgrade() -> None:
     sa.Column('graded_at', storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('closed_at', storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('order_first_sought_at', storage.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('wake_at', storage.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('facts', sa.JSON(), nullable=True),
+    sa.Column('warehouse_gradings', sa.JSON(), nullable=True),
     sa.Column('facts_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('label', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('return_id'),
@@ -185,6 +198,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_returns_rma'), ['rma'], unique=False)
         batch_op.create_index('ix_returns_state_updated', ['state', 'updated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_returns_updated_at'), ['updated_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_returns_wake_at'), ['wake_at'], unique=False)
 
     op.create_table('sync_cursors',
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -299,6 +313,7 @@ def downgrade() -> None:
     op.drop_table('timeline_events')
     op.drop_table('sync_cursors')
     with op.batch_alter_table('returns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_returns_wake_at'))
         batch_op.drop_index(batch_op.f('ix_returns_updated_at'))
         batch_op.drop_index('ix_returns_state_updated')
         batch_op.drop_index(batch_op.f('ix_returns_rma'))
@@ -309,6 +324,10 @@ def downgrade() -> None:
     op.drop_table('returns')
     op.drop_table('reason_codes')
     op.drop_table('rate_budgets')
+    with op.batch_alter_table('pending_gradings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pending_gradings_rma'))
+
+    op.drop_table('pending_gradings')
     op.drop_table('order_snapshots')
     op.drop_table('imported_files')
     with op.batch_alter_table('holds', schema=None) as batch_op:

@@ -1,0 +1,59 @@
+"""Rule 8: a credit note follows each refund, one per refund.
+
+It is planned together with the refund (or the platform approval that refunds) and waits for
+it (`depends_on`). It carries the return's id, the refund's key and, once known, the commerce
+refund's id, so reconciliation can match refund <-> credit note <-> stock per return. Its key
+(`rl:{return}:credit_note:1` for `refund:1`) lets a retry find the first instead of making a
+second. No refund, no credit note: nothing is booked for store credit, exchanges or a refund
+a supervisor rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rules.facts import Facts
+from rules.lifecycle import ActionKind
+from rules.order_check import our_refund_on_order
+from rules.outputs import PlannedAction, action_key, failure_key
+from rules.refunds import MoneyStatus, MoneyVerdict
+
+
+@dataclass
+class CreditNoteVerdict:
+    action: PlannedAction | None = None
+    decisions: list[str] = field(default_factory=list)
+    settled: bool = True  # the books agree (credit note made, or none needed)
+    key: str | None = None
+
+
+def plan_credit_note(facts: Facts, money: MoneyVerdict) -> CreditNoteVerdict:
+    ret = facts.ret
+    rid = ret.return_id
+    if money.status not in (MoneyStatus.PLANNED, MoneyStatus.LANDED) or money.key is None:
+        return CreditNoteVerdict()
+    key = action_key(rid, ActionKind.CREDIT_NOTE, 1)
+    amount = money.landed_amount or (money.amount.total if money.amount else None)
+    if money.action is None and not facts.planned(key) and money.status is MoneyStatus.PLANNED:
+        return CreditNoteVerdict(settled=False, key=key)
+    verdict = CreditNoteVerdict(key=key, settled=facts.succeeded(key) or facts.resolved(
+        failure_key(rid, key, ActionKind.CREDIT_NOTE)))
+    if amount is None or amount.is_zero():
+        verdict.settled = True
+        return verdict
+    outcome = facts.outcome(money.key)
+    on_order = our_refund_on_order(facts)
+    reference = (outcome.external_id if outcome and outcome.external_id
+                 else on_order.refund_id if on_order else None)
+    payload = {
+        "return_id": rid, "order_ref": ret.order_ref, "refund_key": money.key,
+        "refund_reference": reference,  # None until the refund exists: take it from refund_key
+        "amount": amount.to_json(),
+        "lines": money.amount.lines_json() if money.amount else [],
+    }
+    verdict.action = PlannedAction(key, ActionKind.CREDIT_NOTE, rid, payload,
+                                   line_ids=money.action.line_ids if money.action else (),
+                                   depends_on=(money.key,))
+    verdict.decisions.append(f"Credit note for {amount} follows {money.key} "
+                             "(rule: one credit note per refund)")
+    return verdict

@@ -1,0 +1,529 @@
+"""The engine: observe -> record -> plan -> act, for every return, idempotently.
+
+- `poll_returns` reads what changed on the returns platform since the stored cursor, fetches
+  each return's order as it is now from commerce, and records facts + plan + cursor in one
+  transaction (a crash before commit re-reads the same page; recording it twice adds nothing).
+- `poll_warehouse` does the same for grading feeds (ShipBob, CSV drop folder).
+- `replan` builds `rules.Facts` from storage, calls `rules.plan`, and stores its result
+  (actions, holds, exceptions, decisions on the timeline, the return's state).
+- The executor (sync/executor.py) performs actions and calls `replan` after each outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from rules import plan as rules_plan
+from rules.facts import ActionOutcome, Facts, HoldDecision
+from rules.lifecycle import ActionKind, ActionStatus, ExceptionType, State, Target, Verdict
+from rules.mappings import Mappings
+from rules.model import Grading, Order, PlatformStatus, Return
+from rules.money import Money
+from rules.policy import Policy
+from storage.codec import decode, encode, fingerprint
+from storage.db import Database
+from storage.ledger import (
+    ActionDraft,
+    EventDraft,
+    ExceptionDraft,
+    HoldDraft,
+    LedgerEntry,
+    LineFacts,
+    ReturnFacts,
+    get_cursor,
+    record,
+)
+from storage.master_data import load_mappings
+from storage.tables import (
+    ActionRow,
+    ConnectorHealthRow,
+    ExceptionRow,
+    HoldRow,
+    OrderSnapshotRow,
+    PendingGradingRow,
+    ReturnRow,
+)
+from sync.connectors.base import ConnectorError, NotFound
+from sync.ratelimit import SystemLimits
+
+log = logging.getLogger("returnline.engine")
+
+_STATUS = {
+    "ready": ActionStatus.PENDING, "waiting": ActionStatus.PENDING,
+    "in_flight": ActionStatus.PENDING, "planned": ActionStatus.PENDING,
+    "succeeded": ActionStatus.SUCCEEDED, "failed": ActionStatus.FAILED,
+    "dead": ActionStatus.DEAD, "cancelled": ActionStatus.CANCELLED,
+}
+
+# Actions whose payload depends on the order as it is now: refreshed right before sending.
+MONEY_KINDS = ("refund", "credit_note", "create_return_record", "approve_platform_return")
+
+
+@dataclass
+class Systems:
+    """Which connector answers for each role, by the names used in config and scenarios."""
+
+    commerce_name: str
+    commerce: Any
+    platform_name: str
+    platform: Any
+    erp_name: str | None = None
+    erp: Any = None
+    feeds: dict[str, Any] = field(default_factory=dict)  # warehouse feeds by name
+
+    def for_target(self, target: Target) -> str:
+        if target is Target.ERP:
+            return self.erp_name or "erp"
+        if target is Target.PLATFORM:
+            return self.platform_name
+        return self.commerce_name
+
+    def by_name(self, name: str) -> Any:
+        if name == self.commerce_name:
+            return self.commerce
+        if name == self.platform_name:
+            return self.platform
+        if name == self.erp_name:
+            return self.erp
+        if name in self.feeds:
+            return self.feeds[name]
+        raise KeyError(f"no connector named {name!r}")
+
+
+class Engine:
+    def __init__(self, db: Database, clock: Any, systems: Systems, policy: Policy, *,
+                 limits: dict[str, SystemLimits] | None = None,
+                 costs: dict[str, Any] | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.systems = systems
+        self.policy = policy
+        self._limits = limits or {}
+        self._costs = costs or {}
+        self._mappings: Mappings | None = None
+
+    # --- Runtime protocol for the executor ----------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def connector(self, system: str) -> Any:
+        return self.systems.by_name(system)
+
+    def limits(self, system: str) -> SystemLimits:
+        return self._limits.setdefault(system, SystemLimits())
+
+    def cost(self, system: str, kind: str, batch: int = 1) -> float:
+        estimate = self._costs.get(system)
+        return float(estimate(kind, batch)) if estimate else 1.0
+
+    def owner(self, exception_type: str) -> str:
+        try:
+            return self.policy.owner(ExceptionType(exception_type))
+        except ValueError:
+            return "engineering"
+
+    # --- master data ------------------------------------------------------------------------
+    def mappings(self, s: Session | None = None) -> Mappings:
+        """Cached; loaded through the caller's session when given, so a reclassification
+        made in that same transaction is seen before it commits."""
+        if self._mappings is None:
+            if s is not None:
+                self._mappings = load_mappings(s)
+            else:
+                with self.db.session() as own:
+                    self._mappings = load_mappings(own)
+        return self._mappings
+
+    def invalidate_mappings(self) -> None:
+        self._mappings = None
+
+    # --- health -----------------------------------------------------------------------------
+    def _health(self, system: str, error: str | None = None, polled: bool = False) -> None:
+        now = self.now()
+        with self.db.session() as s:
+            row = s.get(ConnectorHealthRow, system) or ConnectorHealthRow(system=system)
+            if error is None:
+                row.last_ok_at, row.consecutive_failures = now, 0
+            else:
+                row.last_error_at, row.last_error = now, error[:2000]
+                row.consecutive_failures += 1
+            if polled:
+                row.last_poll_at = now
+            s.add(row)
+
+    # --- observe: returns platform ------------------------------------------------------------
+    def poll_returns(self, max_pages: int = 50) -> int:
+        """One polling round over the returns platform; returns how many returns it recorded."""
+        name = self.systems.platform_name
+        source = f"{name}:poll"
+        seen = 0
+        for _ in range(max_pages):
+            with self.db.session() as s:
+                cursor = get_cursor(s, source)
+            try:
+                page = self.systems.platform.list_changed(cursor, self.now())
+            except ConnectorError as exc:
+                self._health(name, exc.message, polled=True)
+                return seen
+            orders = self._fetch_orders({r.order_ref for r in page.returns})
+            now = self.now()
+            with self.db.session() as s:
+                ids = [self._store_return(s, ret, raw, now) for ret, raw in
+                       zip(page.returns, page.raw, strict=True)]
+                self._store_orders(s, orders, now)
+                record(s, LedgerEntry(now=now, cursors={source: page.next_cursor}))
+                self.replan(s, [i for i in ids if i], now)
+            self._health(name, polled=True)
+            seen += len(page.returns)
+            if not getattr(page, "has_more", False) or page.next_cursor in (None, cursor):
+                break
+        return seen
+
+    def observe_return(self, ret: Return, raw: dict[str, Any] | None = None) -> str:
+        """Record one return seen by webhook or poll (idempotent), with its order."""
+        orders = self._fetch_orders({ret.order_ref})
+        now = self.now()
+        with self.db.session() as s:
+            rid = self._store_return(s, ret, raw or {}, now)
+            self._store_orders(s, orders, now)
+            self.replan(s, [rid], now)
+        return rid
+
+    def _store_return(self, s: Session, ret: Return, raw: dict[str, Any], now: datetime) -> str:
+        row = s.get(ReturnRow, ret.return_id)
+        facts = encode(ret)
+        digest = fingerprint(ret)
+        if row is not None and row.facts_hash == digest:
+            return ret.return_id  # nothing new
+        label = (row.label if row else None) or _label_of(raw)
+        record(s, LedgerEntry(
+            now=now,
+            returns=[ReturnFacts(
+                return_id=ret.return_id, platform=ret.platform, platform_id=ret.platform_id,
+                order_ref=ret.order_ref, requested_at=ret.requested_at,
+                state=row.state if row else State.REQUESTED.value,
+                platform_status=ret.status.value, rma=ret.rma,
+                customer_email=(ret.customer_email or "").lower() or None, store=ret.store,
+                currency=ret.currency, money_mover=ret.money_mover.value,
+                facts=facts, facts_hash=digest,
+                lines=[LineFacts(line_id=ln.line_id, sku=ln.sku, qty=ln.qty,
+                                 raw_reason=ln.raw_reason, resolution=ln.resolution.value,
+                                 exchange_sku=ln.exchange_sku) for ln in ret.lines],
+                value_minor=row.value_minor if row else 0,
+                graded_at=row.graded_at if row else None,
+                closed_at=row.closed_at if row else None,
+                order_first_sought_at=(row.order_first_sought_at if row else None) or now,
+                label=label)],
+            events=[EventDraft(
+                f"{ret.platform}:{ret.platform_id}:{digest}", ret.return_id, now, ret.platform,
+                "observed", _describe_return(ret, row), {"raw": raw})]))
+        return ret.return_id
+
+    def _fetch_orders(self, refs: Iterable[str]) -> dict[str, Order | None]:
+        out: dict[str, Order | None] = {}
+        name = self.systems.commerce_name
+        for ref in sorted(refs):
+            try:
+                out[ref] = self.systems.commerce.get_order(ref)
+            except NotFound:
+                out[ref] = None
+            except ConnectorError as exc:
+                self._health(name, exc.message)
+                continue  # keep the last snapshot; the next round asks again
+        if out:
+            self._health(name)
+        return out
+
+    def _store_orders(self, s: Session, orders: dict[str, Order | None], now: datetime) -> None:
+        name = self.systems.commerce_name
+        for ref, order in orders.items():
+            row = s.get(OrderSnapshotRow, (name, ref))
+            if order is None:
+                if row is None:
+                    continue
+                # An order that vanished is kept as last seen; the rules judge it by state.
+                continue
+            snap = encode(order)
+            if row is None:
+                s.add(OrderSnapshotRow(commerce=name, order_ref=ref, order_id=order.order_id,
+                                       state=order.state.value, currency=order.currency,
+                                       version=order.version, snapshot=snap, seen_at=now))
+            else:
+                row.order_id, row.state, row.currency = order.order_id, order.state.value, \
+                    order.currency
+                row.version, row.snapshot, row.seen_at = order.version, snap, now
+        s.flush()
+
+    def refresh_order(self, order_ref: str) -> None:
+        orders = self._fetch_orders([order_ref])
+        with self.db.session() as s:
+            self._store_orders(s, orders, self.now())
+
+    # --- observe: warehouse gradings --------------------------------------------------------
+    def record_gradings(self, s: Session, return_id: str, gradings: Sequence[tuple[str, Grading]],
+                        source_key: str, now: datetime) -> bool:
+        """Attach warehouse gradings [(sku, Grading)] to a return; idempotent by source_key."""
+        row = s.get(ReturnRow, return_id)
+        if row is None:
+            return False
+        existing = list(row.warehouse_gradings or [])
+        if any(g.get("source_key") == source_key for g in existing):
+            return False
+        for sku, grading in gradings:
+            existing.append({"sku": sku, "grading": encode(grading), "source_key": source_key})
+        s.execute(update(ReturnRow).where(ReturnRow.return_id == return_id)
+                  .values(warehouse_gradings=existing))
+        summary = "; ".join(f"Graded {g.condition.value} x{g.qty} {sku} at {g.warehouse}"
+                            for sku, g in gradings)
+        record(s, LedgerEntry(now=now, events=[EventDraft(
+            f"grading:{source_key}", return_id, now, gradings[0][1].source or "wms",
+            "observed", summary or "Graded")]))
+        return True
+
+    def poll_warehouse(self, feed_name: str | None = None) -> int:
+        """Read every warehouse feed (or one) and attach gradings to their returns."""
+        total = 0
+        for name, feed in self.systems.feeds.items():
+            if feed_name and name != feed_name:
+                continue
+            total += self._poll_feed(name, feed)
+        return total
+
+    def _poll_feed(self, name: str, feed: Any) -> int:
+        source = f"{name}:poll"
+        with self.db.session() as s:
+            cursor = get_cursor(s, source)
+        try:
+            page = feed.list_changed(cursor, self.now())
+        except ConnectorError as exc:
+            self._health(name, exc.message, polled=True)
+            return 0
+        now = self.now()
+        lines = [line for group in page.gradings.values() for line in group]
+        with self.db.session() as s:
+            touched = self.record_graded_lines(s, lines, now)
+            record(s, LedgerEntry(now=now, cursors={source: page.next_cursor}))
+            self.replan(s, touched, now)
+        self._health(name, polled=True)
+        return len(lines)
+
+    def record_graded_lines(self, s: Session, lines: Sequence[Any], now: datetime) -> list[str]:
+        """GradedLine objects from any feed -> gradings on their returns; those whose return
+        is not known yet are kept in pending_gradings and matched on a later round."""
+        touched: list[str] = []
+        pending = list(s.execute(select(PendingGradingRow)).scalars())
+        for p in pending:
+            rid = self.find_return_id(s, rma=p.rma)
+            if rid and self.record_gradings(s, rid, [(p.sku, decode(Grading, p.grading))],
+                                            p.source_key, now):
+                touched.append(rid)
+            if rid:
+                s.delete(p)
+        for line in lines:
+            key = f"{line.source}:{line.source_ref}"
+            rid = self.find_return_id(s, rma=line.rma)
+            if rid is None:
+                if s.get(PendingGradingRow, key) is None:
+                    s.add(PendingGradingRow(source_key=key, rma=line.rma, sku=line.sku,
+                                            grading=encode(line.to_grading()), received_at=now))
+                continue
+            if self.record_gradings(s, rid, [(line.sku, line.to_grading())], key, now):
+                touched.append(rid)
+        s.flush()
+        return touched
+
+    def find_return_id(self, s: Session, *, rma: str | None = None) -> str | None:
+        """The return a warehouse reference points at: its RMA, platform id or our id."""
+        if not rma:
+            return None
+        for column in (ReturnRow.rma, ReturnRow.platform_id, ReturnRow.return_id):
+            found = s.execute(select(ReturnRow.return_id).where(column == rma)).scalar()
+            if found:
+                return found
+        return None
+
+    # --- decide -------------------------------------------------------------------------------
+    def facts_for(self, s: Session, row: ReturnRow) -> Facts:
+        ret = decode(Return, row.facts)
+        ret = _with_gradings(ret, row.warehouse_gradings or [])
+        snap = s.get(OrderSnapshotRow, (self.systems.commerce_name, ret.order_ref))
+        order = decode(Order, snap.snapshot) if snap and snap.snapshot else None
+        actions = s.execute(select(ActionRow).where(ActionRow.return_id == row.return_id)).scalars()
+        outcomes = {a.key: _outcome(a) for a in actions}
+        holds = list(s.execute(select(HoldRow).where(HoldRow.return_id == row.return_id)).scalars())
+        decisions = {h.key: HoldDecision(h.key, Verdict(h.decision), h.decided_by or "",
+                                         h.note or "", h.decided_at)
+                     for h in holds if h.decision in ("approved", "rejected")}
+        excs = list(s.execute(select(ExceptionRow).where(
+            ExceptionRow.return_id == row.return_id)).scalars())
+        ours = set(outcomes)
+        unexplained = tuple(r for r in (order.refunds if order else ())
+                            if not (r.idempotency_key and r.idempotency_key in ours))
+        replacements = frozenset(a.external_id for a in
+                                 s.execute(select(ActionRow).where(
+                                     ActionRow.return_id == row.return_id,
+                                     ActionRow.kind == "exchange_order",
+                                     ActionRow.status == "succeeded")).scalars()
+                                 if a.external_id)
+        return Facts(
+            ret=ret, order=order, order_first_sought_at=row.order_first_sought_at,
+            outcomes=outcomes, hold_decisions=decisions,
+            resolved_exceptions=frozenset(x.key for x in excs if x.resolved_at is not None
+                                          and x.resolved_by != "returnline"),
+            open_exceptions=frozenset(x.key for x in excs if x.resolved_at is None),
+            open_holds=frozenset(h.key for h in holds if h.decision is None),
+            platform_refunded=ret.status is PlatformStatus.COMPLETED,
+            unexplained_refunds=unexplained, our_replacement_orders=replacements)
+
+    def replan(self, s: Session, return_ids: Sequence[str], now: datetime) -> None:
+        mappings = self.mappings(s)
+        for rid in dict.fromkeys(return_ids):
+            row = s.get(ReturnRow, rid)
+            if row is None or not row.facts:
+                continue
+            facts = self.facts_for(s, row)
+            result = rules_plan.plan(facts, self.policy, mappings, now)
+            self._store_plan(s, row, facts, result, now)
+
+    def _store_plan(self, s: Session, row: ReturnRow, facts: Facts, p: Any, now: datetime):
+        rid = row.return_id
+        entry = LedgerEntry(now=now)
+        existing = {a.key: a for a in s.execute(
+            select(ActionRow).where(ActionRow.return_id == rid)).scalars()}
+        for a in p.actions:
+            system = self.systems.for_target(a.target)
+            cur = existing.get(a.key)
+            if cur is None:
+                entry.actions.append(ActionDraft(a.key, rid, a.kind.value, system, a.payload,
+                                                 list(a.depends_on), a.batchable))
+            elif cur.payload != a.payload and cur.status in ("ready", "waiting") \
+                    and cur.attempts == 0 and not cur.outcome_unknown:
+                # Not sent yet and the facts moved (an edited order): send what is true now.
+                cur.payload = a.payload
+                cur.updated_at = now
+        wanted = {a.key for a in p.actions}
+        for key, cur in existing.items():
+            if key not in wanted and cur.status in ("ready", "waiting", "failed") \
+                    and cur.attempts == 0 and not cur.outcome_unknown \
+                    and _planned_by_rules(rid, key):
+                cur.status, cur.updated_at = "cancelled", now
+                entry.events.append(EventDraft(f"{key}:cancelled", rid, now, "returnline",
+                                               "decision", f"{_kind_label(cur.kind)} no longer "
+                                               "needed: cancelled before it was sent"))
+        for h in p.holds:
+            entry.holds_open.append(HoldDraft(h.key, rid, h.kind.value, h.why,
+                                              h.amount.minor if h.amount else None,
+                                              h.amount.currency if h.amount else None))
+        entry.holds_release = {c.key: c.why for c in p.holds_release}
+        for x in p.exceptions_open:
+            entry.exceptions_open.append(ExceptionDraft(x.key, rid, x.type.value, x.owner,
+                                                        x.message, x.due_at))
+        entry.exceptions_close = {c.key: c.why for c in p.exceptions_close}
+        for text in p.decisions:
+            entry.events.append(EventDraft(f"{rid}:decision:{fingerprint(text)}", rid, now,
+                                           "returnline", "decision", text))
+        if p.state.value != row.state:
+            entry.events.append(EventDraft(
+                f"{rid}:state:{row.state}->{p.state.value}:{fingerprint(encode(facts.ret))[:8]}",
+                rid, now, "returnline", "state", f"State: {row.state} -> {p.state.value}"))
+        record(s, entry)
+        row.state = p.state.value
+        row.value_minor = p.value.minor if p.value else row.value_minor
+        row.graded_at = p.graded_at or row.graded_at
+        row.wake_at = p.wake_at
+        if p.state is State.CLOSED and row.closed_at is None:
+            row.closed_at = now
+        row.updated_at = now
+        s.add(row)
+
+    # --- sweeps -----------------------------------------------------------------------------------
+    def sweep(self) -> int:
+        """Re-plan returns whose time has come (SLA windows, bounded order waits), and look
+        again for orders not visible yet."""
+        now = self.now()
+        with self.db.session() as s:
+            due = list(s.execute(select(ReturnRow.return_id, ReturnRow.order_ref, ReturnRow.state)
+                                 .where(ReturnRow.wake_at.is_not(None), ReturnRow.wake_at <= now)))
+        waiting_orders = {ref for _, ref, state in due if state == State.AWAITING_ORDER.value}
+        orders = self._fetch_orders(waiting_orders) if waiting_orders else {}
+        with self.db.session() as s:
+            self._store_orders(s, orders, now)
+            self.replan(s, [rid for rid, _, _ in due], now)
+        return len(due)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def _outcome(a: ActionRow) -> ActionOutcome:
+    """The money an action moved is what the system reported (the connector may re-price a
+    refund against the order as it is at that moment), else what was planned."""
+    amount = None
+    payload = a.payload or {}
+    if a.kind in ("refund", "approve_platform_return"):
+        reported = (a.result or {}).get("amount") if a.status == "succeeded" else None
+        source = reported if isinstance(reported, dict) else payload.get("amount")
+        if isinstance(source, dict):
+            amount = _payload_money(source)
+    return ActionOutcome(a.key, _STATUS.get(a.status, ActionStatus.PENDING), a.external_id,
+                         amount, a.last_error or "")
+
+
+def _payload_money(d: dict[str, Any]) -> Money:
+    if "minor" in d:
+        return Money(int(d["minor"]), d["currency"])
+    return Money.from_json(d)
+
+
+def _with_gradings(ret: Return, graded: list[dict[str, Any]]) -> Return:
+    """Platform facts plus warehouse gradings, attached to the lines by SKU in line order."""
+    if not graded:
+        return ret
+    lines = list(ret.lines)
+    for g in graded:
+        grading = decode(Grading, g["grading"])
+        remaining = grading.qty
+        for i, line in enumerate(lines):
+            if line.sku != g["sku"] or remaining <= 0:
+                continue
+            room = line.qty - line.qty_graded
+            if room <= 0:
+                continue
+            take = min(room, remaining)
+            lines[i] = replace(line, gradings=(*line.gradings, replace(grading, qty=take)),
+                               qty_received=max(line.qty_received, line.qty_graded + take))
+            remaining -= take
+    return replace(ret, lines=tuple(lines))
+
+
+def _planned_by_rules(return_id: str, key: str) -> bool:
+    return key.startswith(f"rl:{return_id}:")
+
+
+def _kind_label(kind: str) -> str:
+    try:
+        return ActionKind(kind).value.replace("_", " ").capitalize()
+    except ValueError:
+        return kind
+
+
+def _label_of(raw: dict[str, Any]) -> str | None:
+    label = raw.get("_label") if isinstance(raw, dict) else None
+    return label if isinstance(label, str) else None
+
+
+def _describe_return(ret: Return, previous: ReturnRow | None) -> str:
+    units = sum(line.qty for line in ret.lines)
+    if previous is None:
+        return (f"Return {ret.rma or ret.platform_id} requested on {ret.platform} for order "
+                f"{ret.order_ref}: {units} item(s)")
+    return f"{ret.platform} says {ret.raw_status or ret.status.value}"
+
+
+def timedelta_seconds(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
