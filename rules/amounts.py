@@ -91,14 +91,12 @@ def line_exact(line: OrderLine, qty: int, policy: Policy, bundle: Bundle | None 
 def refundable_balance(order: Order, exclude_keys: frozenset[str] = frozenset()) -> Money:
     """What is still refundable on the order: paid (tax included) minus refunds already made,
     not counting the refunds carrying `exclude_keys` (this return's own)."""
-    paid = Money.zero(order.currency)
-    for line in order.lines:
-        unit = line.unit_price + (line.unit_tax or Money.zero(order.currency))
-        paid += unit * line.qty
-    for refund in order.refunds:
-        if refund.idempotency_key not in exclude_keys and refund.amount.currency == paid.currency:
-            paid -= refund.amount
-    return paid if paid.minor > 0 else Money.zero(order.currency)
+    currency = Money.zero(order.currency).currency
+    paid = sum((ln.unit_price.minor + (ln.unit_tax.minor if ln.unit_tax else 0)) * ln.qty
+               for ln in order.lines)
+    paid -= sum(r.amount.minor for r in order.refunds
+                if r.idempotency_key not in exclude_keys and r.amount.currency == currency)
+    return Money(max(paid, 0), currency)
 
 
 def refund_amount(parts: list[RefundPart], currency: str, cap: Money | None = None) -> RefundAmount:
@@ -118,6 +116,8 @@ def _split(total: Money, exacts: list[Decimal]) -> list[Money]:
         return []
     if total.minor == 0 or sum(exacts) <= 0:
         return [Money.zero(total.currency) for _ in exacts]
+    if len(exacts) == 1:
+        return [total]
     digits = max(max(-e.as_tuple().exponent, 0) for e in exacts)
     weights = [max(int(e.scaleb(digits)), 0) for e in exacts]
     return split_largest_remainder(total, weights)

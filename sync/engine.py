@@ -24,7 +24,7 @@ from rules import plan as rules_plan
 from rules.facts import ActionOutcome, Facts, HoldDecision
 from rules.lifecycle import ActionKind, ActionStatus, ExceptionType, State, Target, Verdict
 from rules.mappings import Mappings
-from rules.model import Grading, Order, PlatformStatus, Return
+from rules.model import Grading, MoneyMover, Order, PlatformStatus, Return
 from rules.money import Money
 from rules.policy import Policy
 from storage.codec import decode, encode, fingerprint
@@ -266,6 +266,23 @@ class Engine:
         with self.db.session() as s:
             self._store_orders(s, orders, self.now())
 
+    def prepare(self, action: ActionRow) -> ActionRow | None:
+        """Right before a money action is first sent: read the order as it is now and re-plan,
+        so an edited order or a refund made by hand meanwhile changes what is sent (or stops
+        it). Returns the action as it now stands, or None when it is no longer to be sent."""
+        if action.kind not in MONEY_KINDS or action.attempts or action.outcome_unknown:
+            return action
+        order_ref = (action.payload or {}).get("order_ref")
+        if order_ref:
+            self.refresh_order(order_ref)
+        now = self.now()
+        with self.db.session() as s:
+            self.replan(s, [action.return_id], now)
+            fresh = s.get(ActionRow, action.key)
+        if fresh is None or fresh.status != "in_flight":
+            return None
+        return fresh
+
     # --- observe: warehouse gradings --------------------------------------------------------
     def record_gradings(self, s: Session, return_id: str, gradings: Sequence[tuple[str, Grading]],
                         source_key: str, now: datetime) -> bool:
@@ -363,9 +380,12 @@ class Engine:
                      for h in holds if h.decision in ("approved", "rejected")}
         excs = list(s.execute(select(ExceptionRow).where(
             ExceptionRow.return_id == row.return_id)).scalars())
+        # A refund carrying a Returnline key that no action of ours has is unexplained (drift).
+        # Refunds made by hand carry no key: rule 3 judges those as "already refunded".
         ours = set(outcomes)
         unexplained = tuple(r for r in (order.refunds if order else ())
-                            if not (r.idempotency_key and r.idempotency_key in ours))
+                            if r.idempotency_key and r.idempotency_key.startswith(
+                                f"rl:{row.return_id}:") and r.idempotency_key not in ours)
         replacements = frozenset(a.external_id for a in
                                  s.execute(select(ActionRow).where(
                                      ActionRow.return_id == row.return_id,
@@ -379,7 +399,9 @@ class Engine:
                                           and x.resolved_by != "returnline"),
             open_exceptions=frozenset(x.key for x in excs if x.resolved_at is None),
             open_holds=frozenset(h.key for h in holds if h.decision is None),
-            platform_refunded=ret.status is PlatformStatus.COMPLETED,
+            # Only where the platform moves the money does its "completed" mean "refunded".
+            platform_refunded=(ret.status is PlatformStatus.COMPLETED
+                               and ret.money_mover is MoneyMover.PLATFORM),
             unexplained_refunds=unexplained, our_replacement_orders=replacements)
 
     def replan(self, s: Session, return_ids: Sequence[str], now: datetime) -> None:
@@ -403,20 +425,20 @@ class Engine:
             if cur is None:
                 entry.actions.append(ActionDraft(a.key, rid, a.kind.value, system, a.payload,
                                                  list(a.depends_on), a.batchable))
-            elif cur.payload != a.payload and cur.status in ("ready", "waiting") \
+            elif cur.payload != a.payload and cur.status in ("ready", "waiting", "in_flight") \
                     and cur.attempts == 0 and not cur.outcome_unknown:
                 # Not sent yet and the facts moved (an edited order): send what is true now.
                 cur.payload = a.payload
                 cur.updated_at = now
-        wanted = {a.key for a in p.actions}
-        for key, cur in existing.items():
-            if key not in wanted and cur.status in ("ready", "waiting", "failed") \
-                    and cur.attempts == 0 and not cur.outcome_unknown \
-                    and _planned_by_rules(rid, key):
+        for c in p.actions_cancel:
+            cur = existing.get(c.key)
+            if cur is not None and cur.status in ("ready", "waiting", "failed", "in_flight") \
+                    and cur.attempts == 0 and not cur.outcome_unknown:
                 cur.status, cur.updated_at = "cancelled", now
-                entry.events.append(EventDraft(f"{key}:cancelled", rid, now, "returnline",
-                                               "decision", f"{_kind_label(cur.kind)} no longer "
-                                               "needed: cancelled before it was sent"))
+                cur.lease_owner = cur.lease_expires_at = None
+                entry.events.append(EventDraft(f"{c.key}:cancelled", rid, now, "returnline",
+                                               "decision", f"{_kind_label(cur.kind)} cancelled "
+                                               f"before it was sent: {c.why}"))
         for h in p.holds:
             entry.holds_open.append(HoldDraft(h.key, rid, h.kind.value, h.why,
                                               h.amount.minor if h.amount else None,

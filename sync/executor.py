@@ -12,6 +12,7 @@ budget, or at once for a refusal, the action is dead and an exception opens for 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections import defaultdict
@@ -83,6 +84,7 @@ class Runtime(Protocol):
     def cost(self, system: str, kind: str, batch: int = 1) -> float: ...
     def owner(self, exception_type: str) -> str: ...
     def replan(self, session: Session, return_ids: Sequence[str], now: datetime) -> Any: ...
+    def prepare(self, action: ActionRow) -> ActionRow | None: ...
 
 
 @dataclass
@@ -163,6 +165,10 @@ class Executor:
             return self._give_up(action, PermanentError(f"no handler for {action.kind!r}"))
         connector = self.rt.connector(action.system)
         try:
+            prepared = self.rt.prepare(action)
+            if prepared is None:
+                return Outcome(action.key, False, "no longer needed")
+            action = prepared
             effect = None
             if action.outcome_unknown or action.attempts > 0:
                 effect = handler.lookup(self, connector, action)
@@ -224,7 +230,8 @@ class Executor:
         now = self.rt.now()
         with self.rt.db.session() as s:
             if not outbox.complete_action(s, action.key, self.worker, now,
-                                          external_id=effect.external_id, result=effect.data):
+                                          external_id=effect.external_id,
+                                          result=json.loads(json.dumps(effect.data, default=str))):
                 return Outcome(action.key, False, "lease lost; another worker owns it")
             # A retried action that now worked closes the exception it had opened.
             entry = LedgerEntry(now=now, events=[EventDraft(
@@ -254,7 +261,7 @@ class Executor:
             outbox.fail_action(s, action.key, self.worker, now, error=exc.message,
                                code=exc.code or type(exc).__name__, retry_at=retry_at,
                                outcome_unknown=unknown,
-                               call=exc.call.as_dict() if exc.call else None)
+                               call=_call(exc))
             record(s, LedgerEntry(now=now, events=[EventDraft(
                 f"{action.key}:attempt:{attempts}", action.return_id, now, action.system,
                 "action", f"{_label(action.kind)} attempt {attempts} failed: {exc.message}; "
@@ -269,7 +276,7 @@ class Executor:
             outbox.fail_action(s, action.key, self.worker, now, error=exc.message,
                                code=exc.code or type(exc).__name__, retry_at=None,
                                outcome_unknown=action.outcome_unknown or isinstance(exc, OutcomeUnknown),
-                               call=exc.call.as_dict() if exc.call else None)
+                               call=_call(exc))
             record(s, LedgerEntry(
                 now=now,
                 events=[EventDraft(f"{action.key}:dead:{action.attempts + 1}", action.return_id,
@@ -281,6 +288,13 @@ class Executor:
                     f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
             self.rt.replan(s, [action.return_id], now)
         return Outcome(action.key, False, exc.message)
+
+
+def _call(exc: ConnectorError) -> dict[str, Any] | None:
+    """The last attempt's request/response, JSON-safe (Decimals and bytes become text)."""
+    if exc.call is None:
+        return None
+    return json.loads(json.dumps(exc.call.as_dict(), default=str))
 
 
 def _label(kind: str) -> str:

@@ -152,7 +152,17 @@ class Replay:
             for key in keys:
                 self.ops.resolve(self._operator(step), key, step.get("note") or "resolved in replay")
         elif verb == "create_order":
-            w.create_order(step["order"])
+            order = step["order"]
+            if isinstance(order, str):  # a "late" order from the list reaches commerce now
+                order = next(o for o in self.scenario.orders if o["number"] == order)
+                w.publish_late_order(order)
+            else:
+                w.create_order(order)
+        elif verb == "expect":
+            problems = match_expected({k: step[k] for k in ("returns", "external") if k in step},
+                                      self.result())
+            if problems:
+                raise ReplayError("expectation not met: " + "; ".join(problems))
         elif verb == "cancel_order":
             w.commerce_sandbox.cancel_order(step["order"])
         elif verb == "edit_order":
@@ -250,3 +260,34 @@ def replay_file(scenario: Scenario, journal: Path | None = None) -> dict[str, An
             return replay.result()
         finally:
             replay.db.dispose()
+
+
+def match_expected(expected: Any, actual: Any, path: str = "$") -> list[str]:
+    """Partial match: every key given must match; lists must match as multisets (order-free),
+    each expected item matching a distinct actual item partially."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {json.dumps(actual)}"]
+        problems = []
+        for key, value in expected.items():
+            if key not in actual:
+                problems.append(f"{path}.{key}: missing")
+            else:
+                problems += match_expected(value, actual[key], f"{path}.{key}")
+        return problems
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return [f"{path}: expected a list, got {json.dumps(actual)}"]
+        if len(expected) != len(actual):
+            return [f"{path}: expected {len(expected)} item(s), got {len(actual)}: "
+                    f"{json.dumps(actual, sort_keys=True)}"]
+        remaining = list(actual)
+        for item in expected:
+            hit = next((a for a in remaining if not match_expected(item, a)), None)
+            if hit is None:
+                return [f"{path}: no item matches {json.dumps(item, sort_keys=True)} in "
+                        f"{json.dumps(actual, sort_keys=True)}"]
+            remaining.remove(hit)
+        return []
+    return [] if expected == actual else [f"{path}: expected {json.dumps(expected)}, "
+                                          f"got {json.dumps(actual)}"]

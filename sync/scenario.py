@@ -42,6 +42,8 @@ STEPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fault": (("system", "operation", "kind"), ("count",)),
     "advance": ((), ("minutes", "hours", "seconds")),
     "sync": ((), ()),
+    # Extension: assert the result so far (a partial match, see sync.replay.match_expected).
+    "expect": ((), ("returns", "external")),
 }
 
 
@@ -191,6 +193,9 @@ def parse_scenario(data: Any, path: str = "<scenario>") -> Scenario:
     for i, order in enumerate(orders if isinstance(orders, list) else []):
         where = f"$.orders[{i}]"
         number = c.need(order, "number", where, str)
+        if "late" in order and not isinstance(order["late"], bool):
+            c.fail(f"{where}.late", "must be true or false (true: not in commerce until a "
+                                    "create_order step)")
         if number in order_numbers:
             c.fail(f"{where}.number", f"order {number!r} listed twice")
         if number:
@@ -264,7 +269,11 @@ def _check_step(c: _Checker, where: str, verb: str, step: dict, returns: set[str
             c.fail(where, f"unknown warehouse {step['warehouse']!r}")
     if verb == "create_order":
         order = step.get("order")
-        if isinstance(order, dict):
+        if isinstance(order, str):
+            if order not in orders:
+                c.fail(where, f"unknown order {order!r}: give the order object or list it in "
+                              "'orders' with \"late\": true")
+        elif isinstance(order, dict):
             number = c.need(order, "number", f"{where}.order", str)
             _order_lines(c, order.get("lines"), f"{where}.order.lines")
             if number:

@@ -67,6 +67,8 @@ class World:
     _tmp: Any = None
     _seeded_rma: dict[str, str] = field(default_factory=dict)
     _wms_created: set[str] = field(default_factory=set)
+    _locations: list[str] = field(default_factory=list)
+    bundles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # --- the engine over this world ----------------------------------------------------------------
     def engine_for(self, db: Database, policy: Policy) -> Engine:
@@ -99,22 +101,52 @@ class World:
             for loc in wh.get("locations", []):
                 cs.seed_location(loc["id"], sellable=loc["sellable"],
                                  active=loc.get("active", True))
+                self._locations.append(loc["id"])
                 self.erp_sandbox.seed_location(loc["id"])
+        self.bundles.update({b["sku"]: b.get("components", []) for b in scenario.bundles})
+        components = sorted({c["sku"] for b in scenario.bundles for c in b.get("components", [])})
+        if components:
+            self.erp_sandbox.seed_items(components)
+            for sku in components:  # components are stocked items of their own
+                self._seed_stock_item(sku)
         for order in scenario.orders:
             self.create_order(order)
 
     def create_order(self, order: dict[str, Any]) -> None:
+        """An order in commerce (unless "late") and known to the returns platform."""
         currency = order.get("currency", "GBP")
         lines = order["lines"]
-        self.commerce_sandbox.seed_order(order["number"], currency=currency, lines=lines,
-                                         store=order.get("store"), email=order.get("email"))
-        # The returns platform knows the order as commerce does: same line ids.
-        refs = self._line_refs(order["number"])
+        if order.get("late"):
+            # The platform already has it (from the storefront) without commerce's line ids.
+            refs = [None] * len(lines)
+        else:
+            self.commerce_sandbox.seed_order(order["number"], currency=currency, lines=lines,
+                                             store=order.get("store"), email=order.get("email"))
+            # The returns platform knows the order as commerce does: same line ids.
+            refs = self._line_refs(order["number"])
         platform_lines = [{**line, "line_ref": ref} for line, ref in zip(lines, refs, strict=True)]
+        # A returns platform lists a bundle's components under the bundle's order line.
+        for line, ref in zip(lines, refs, strict=True):
+            for comp in self.bundles.get(line["sku"], []):
+                platform_lines.append({"sku": comp["sku"], "qty": line["qty"] * comp.get("qty", 1),
+                                       "unit_price": "0", "line_ref": ref})
         self.platform_sandbox.seed_order(order["number"], currency=currency, lines=platform_lines,
                                          email=order.get("email"))
-        self.erp_sandbox.seed_items(sorted({line["sku"] for line in lines}
-                                           | {c for line in lines for c in _components(line)}))
+        self.erp_sandbox.seed_items(sorted({line["sku"] for line in lines}))
+
+    def _seed_stock_item(self, sku: str) -> None:
+        first = next(iter(self._locations), None)
+        if first is None:
+            return
+        if self.commerce_name == "shopify":
+            self.commerce_sandbox.seed_inventory(sku, first, available=0)
+        else:
+            self.commerce_sandbox.seed_stock(sku, first, 0)
+
+    def publish_late_order(self, order: dict[str, Any]) -> None:
+        self.commerce_sandbox.seed_order(order["number"], currency=order.get("currency", "GBP"),
+                                         lines=order["lines"], store=order.get("store"),
+                                         email=order.get("email"))
 
     def _line_refs(self, number: str) -> list[str]:
         if self.commerce_name == "shopify":
@@ -235,10 +267,6 @@ class World:
         self.client.close()
         if self._tmp is not None:
             self._tmp.cleanup()
-
-
-def _components(line: dict[str, Any]) -> list[str]:
-    return []
 
 
 def build_world(scenario, clock: SimClock, db: Database | None = None, *,

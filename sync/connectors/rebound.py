@@ -95,7 +95,9 @@ def _lines(items: list[dict[str, Any]], *, warehouse: str) -> tuple[ReturnLine, 
                 entry[1] = max(entry[1], at)
         lines.append(ReturnLine(
             line_id=line if n == 1 else f"{line}#{n}", sku=sku,
-            qty=sum(m["qty"] for m in members), order_line_ref=line, raw_reason=reason,
+            qty=sum(m["qty"] for m in members),
+            # No client line id: the rules match the order line by SKU (or bundle) instead.
+            order_line_ref=None if line.startswith("sku:") else line, raw_reason=reason,
             resolution=resolution, exchange_sku=ex_sku,
             qty_received=sum(m["qty"] for m in members if m["arrived"]),
             gradings=tuple(Grading(condition=c, qty=q, warehouse=warehouse, graded_at=at,

@@ -56,7 +56,7 @@ def test_unknown_verb_names_step_number():
     assert problems(broken(steps=steps)) == [
         "s.json: step 6: unknown step 'teleport'; known: request_return, in_transit, receive, "
         "grade, approve, reject, reclassify, retry, resolve, create_order, cancel_order, "
-        "edit_order, manual_refund, set_location, fault, advance, sync"]
+        "edit_order, manual_refund, set_location, fault, advance, sync, expect"]
 
 
 def test_step_on_an_unrequested_return_is_refused():

@@ -268,13 +268,13 @@ class ReboundSandbox(Sandbox):
             self.counters["order"] += 1
             rid = f"(00)6870000000000{self.counters['order']:05d}"
             items = []
-            for n, line in enumerate(lines):
+            for line in lines:
                 known = next((o for o in order.get("lines", []) if o.get("sku") == line["sku"]), {})
                 for _ in range(int(line.get("qty", 1))):
                     self.counters["item"] += 1
                     items.append({
                         "reboundItemId": f"(00)9870000000000{self.counters['item']:05d}",
-                        "clientItemId": str(known.get("line_ref") or f"{order_number}-{n + 1}"),
+                        "clientItemId": str(known.get("line_ref") or ""),  # "" when not known
                         "ean": f"400000{self.counters['item']:07d}", "sku": line["sku"],
                         "reasonCode": line.get("reason", ""),
                         "articleDescription": line["sku"].replace("-", " ").title(),
