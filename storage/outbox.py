@@ -143,3 +143,19 @@ def requeue(session: Session, keys: list[str], now: datetime) -> int:
         ActionRow.key.in_(keys), ActionRow.status.in_(("failed", "dead"))).values(
         status="ready", next_attempt_at=now, attempts=0, updated_at=now))
     return res.rowcount or 0
+
+
+def next_due(session: Session, *, kinds: list[str] | None = None,
+             exclude_kinds: list[str] | None = None) -> datetime | None:
+    """When the next action becomes claimable (ready/failed due, or a lease running out)."""
+    from sqlalchemy import func
+
+    q = select(func.min(ActionRow.next_attempt_at)).where(ActionRow.status.in_(CLAIMABLE))
+    lease = select(func.min(ActionRow.lease_expires_at)).where(ActionRow.status == "in_flight")
+    if kinds:
+        q, lease = q.where(ActionRow.kind.in_(kinds)), lease.where(ActionRow.kind.in_(kinds))
+    if exclude_kinds:
+        q = q.where(ActionRow.kind.not_in(exclude_kinds))
+        lease = lease.where(ActionRow.kind.not_in(exclude_kinds))
+    times = [t for t in (session.execute(q).scalar(), session.execute(lease).scalar()) if t]
+    return min(times) if times else None

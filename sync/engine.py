@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from rules import plan as rules_plan
@@ -172,6 +172,9 @@ class Engine:
             except ConnectorError as exc:
                 self._health(name, exc.message, polled=True)
                 return seen
+            if not page.returns and page.next_cursor == cursor:
+                self._health(name, polled=True)  # nothing new: no transaction to write
+                break
             orders = self._fetch_orders({r.order_ref for r in page.returns})
             now = self.now()
             with self.db.session() as s:
@@ -324,12 +327,19 @@ class Engine:
             return 0
         now = self.now()
         lines = [line for group in page.gradings.values() for line in group]
+        if not lines and page.next_cursor == cursor and not self._has_pending_gradings():
+            self._health(name, polled=True)
+            return 0
         with self.db.session() as s:
             touched = self.record_graded_lines(s, lines, now)
             record(s, LedgerEntry(now=now, cursors={source: page.next_cursor}))
             self.replan(s, touched, now)
         self._health(name, polled=True)
         return len(lines)
+
+    def _has_pending_gradings(self) -> bool:
+        with self.db.reader() as s:
+            return s.execute(select(PendingGradingRow.source_key).limit(1)).first() is not None
 
     def record_graded_lines(self, s: Session, lines: Sequence[Any], now: datetime) -> list[str]:
         """GradedLine objects from any feed -> gradings on their returns; those whose return
@@ -464,6 +474,10 @@ class Engine:
             row.closed_at = now
         row.updated_at = now
         s.add(row)
+
+    def next_wake(self) -> datetime | None:
+        with self.db.reader() as s:
+            return s.execute(select(func.min(ReturnRow.wake_at))).scalar()
 
     # --- sweeps -----------------------------------------------------------------------------------
     def sweep(self) -> int:

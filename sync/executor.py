@@ -131,6 +131,13 @@ class Executor:
                                            kinds=list(STOCK_KINDS))
         return self._run_claimed(claimed)
 
+    def next_due(self, *, stock: bool) -> datetime | None:
+        """For the simulated scheduler: when this drain could next find work."""
+        with self.rt.db.reader() as s:
+            if stock:
+                return outbox.next_due(s, kinds=list(STOCK_KINDS))
+            return outbox.next_due(s, exclude_kinds=list(STOCK_KINDS))
+
     # --- one batch of claimed actions -------------------------------------------------------
     def _run_claimed(self, claimed: list[ActionRow]) -> list[Outcome]:
         outcomes: list[Outcome] = []

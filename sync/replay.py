@@ -66,9 +66,11 @@ class Replay:
         jobs = [
             Job("poll_returns", POLL_RETURNS, engine.poll_returns),
             Job("poll_warehouse", POLL_WAREHOUSE, world.poll_warehouse),
-            Job("outbox", DRAIN, executor.drain),
-            Job("stock_batch", STOCK_BATCH, executor.drain_stock),
-            Job("sweep", SWEEP, engine.sweep),
+            Job("outbox", DRAIN, executor.drain,
+                idle_until=lambda: executor.next_due(stock=False)),
+            Job("stock_batch", STOCK_BATCH, executor.drain_stock,
+                idle_until=lambda: executor.next_due(stock=True)),
+            Job("sweep", SWEEP, engine.sweep, idle_until=engine.next_wake),
         ]
         replay = cls(scenario, db, clock, world, executor, ops, SimScheduler(clock, jobs))
         replay.seed()

@@ -30,6 +30,9 @@ class Job:
     interval: timedelta
     run: Callable[[], Any]
     leader_only: bool = True  # polls and sweeps: one process; outbox drains: every process
+    # When the job can next have work (None: not until something else changes). Only the
+    # simulated scheduler uses it, to skip runs that would find nothing to do.
+    idle_until: Callable[[], datetime | None] | None = None
     paused: bool = False
     next_run: datetime | None = None
     last_run: datetime | None = None
@@ -72,18 +75,38 @@ class SimScheduler:
     def run_now(self, name: str) -> None:
         self.jobs[name].execute(self.clock.now())
 
+    def _effective(self, job: Job, target: datetime) -> datetime | None:
+        """The job's next run that can find work: on its own grid, not before its hint."""
+        if job.paused:
+            return None
+        if job.idle_until is None:
+            return job.next_run
+        hint = job.idle_until()
+        if hint is None:
+            return None
+        if hint <= job.next_run:
+            return job.next_run
+        steps = -(-(hint - job.next_run) // job.interval)  # ceil: the first grid point >= hint
+        when = job.next_run + steps * job.interval
+        return when if when <= target else None
+
     def advance(self, delta: timedelta) -> None:
         target = self.clock.now() + delta
         while True:
-            due = [j for j in self.jobs.values() if not j.paused and j.next_run <= target]
+            due = [(when, i, j) for i, j in enumerate(self.jobs.values())
+                   if (when := self._effective(j, target)) is not None and when <= target]
             if not due:
                 break
             # Earliest first; ties in registration order, so runs are deterministic.
-            job = min(due, key=lambda j: j.next_run)
-            if job.next_run > self.clock.now():
-                self.clock.set(job.next_run)
+            when, _, job = min(due, key=lambda d: (d[0], d[1]))
+            if when > self.clock.now():
+                self.clock.set(when)
             job.execute(self.clock.now())
-            job.next_run = job.next_run + job.interval
+            job.next_run = when + job.interval
+        for job in self.jobs.values():  # keep every job on its grid past the skipped runs
+            if job.next_run <= target:
+                steps = (target - job.next_run) // job.interval + 1
+                job.next_run = job.next_run + steps * job.interval
         self.clock.set(target)
 
     def status(self) -> list[dict[str, Any]]:

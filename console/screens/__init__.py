@@ -1,0 +1,1 @@
+"""One module per screen; each is a ConsoleScreen fed by a thread worker."""

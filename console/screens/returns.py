@@ -1,0 +1,102 @@
+"""Returns list: one page at a time by keyset (never every row), newest first; older/newer
+pages, jump to either end, filter by state. Enter opens the return."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Label
+
+from console import data
+from console.format import when
+from console.screens.base import ConsoleScreen
+from console.widgets import Col, ColumnTable
+from storage.queries import OPEN_STATES_ORDER
+
+COLUMNS = [
+    Col("return_id", "Return", 38, narrow_width=30),
+    Col("rma", "RMA", 22, wide_only=True),
+    Col("order", "Order", 8),
+    Col("email", "Email", 20, wide_only=True),
+    Col("state", "State", 17),
+    Col("value", "Value", 12),
+    Col("updated", "Updated", 16, wide_only=True),
+]
+
+
+def return_cells(item: data.ReturnItem) -> dict[str, str]:
+    return {"return_id": item.return_id, "rma": item.rma, "order": item.order,
+            "email": item.email, "state": item.state, "value": item.value,
+            "updated": when(item.updated_at)}
+
+
+class ReturnsScreen(ConsoleScreen):
+    SCOPE = "returns"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where = "first"
+        self.anchor: tuple | None = None
+        self.state: str | None = None
+        self.page: data.ReturnsPage | None = None
+
+    def compose_body(self) -> ComposeResult:
+        yield Label("", id="page-info", classes="info")
+        yield ColumnTable(COLUMNS, id="list")
+
+    def on_mount(self) -> None:
+        self.query_one(ColumnTable).focus()
+
+    def load(self) -> data.ReturnsPage:
+        return data.returns_page(self.ctx.db, where=self.where, anchor=self.anchor,
+                                 state=self.state)
+
+    def show(self, page: data.ReturnsPage) -> None:
+        self.page = page
+        self.query_one(ColumnTable).set_rows([(i.return_id, return_cells(i)) for i in page.items])
+        where = {"first": "newest", "last": "oldest (end)", "older": "older", "newer": "newer"}
+        pos = where.get(self.where, self.where)
+        more = []
+        if page.has_newer:
+            more.append("p: newer")
+        if page.has_older:
+            more.append("n: older")
+        filt = f"state = {self.state}" if self.state else "all states"
+        self.query_one("#page-info", Label).update(
+            f"{len(page.items)} of {page.total} returns · {filt} · page: {pos}"
+            + (f" · {', '.join(more)}" if more else ""))
+
+    def _go(self, where: str, anchor: tuple | None = None) -> None:
+        self.where, self.anchor = where, anchor
+        self.reload()
+
+    def action_older(self) -> None:
+        if self.page and self.page.items and self.page.has_older:
+            last = self.page.items[-1]
+            self._go("older", (last.updated_at, last.return_id))
+
+    def action_newer(self) -> None:
+        if self.page and self.page.items and self.page.has_newer:
+            first = self.page.items[0]
+            self._go("newer", (first.updated_at, first.return_id))
+
+    def action_first(self) -> None:
+        self._go("first")
+
+    def action_last(self) -> None:
+        self._go("last")
+        self.query_one(ColumnTable).move_cursor(row=data.PAGE_SIZE, animate=False)
+
+    def action_filter_state(self) -> None:
+        cycle = [None, *OPEN_STATES_ORDER]
+        self.state = cycle[(cycle.index(self.state) + 1) % len(cycle)]
+        self.notify(f"Showing {self.state or 'all states'}", timeout=2)
+        self._go("first")
+
+    def action_open(self) -> None:
+        key = self.query_one(ColumnTable).current_key()
+        if key:
+            self.rl.open_return(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.rl.open_return(event.row_key.value)

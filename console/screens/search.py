@@ -1,0 +1,70 @@
+"""Search: one box for return id, platform RMA, order number, customer email or SKU.
+Enter searches (in a worker); a single hit opens at once, several are listed."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Input, Label
+
+from console import data
+from console.screens.base import ConsoleScreen
+from console.screens.returns import COLUMNS, return_cells
+from console.widgets import ColumnTable
+
+
+class SearchScreen(ConsoleScreen):
+    SCOPE = "search"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.term = ""
+        self.open_single = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Input(placeholder="return id, RMA, order number, email or SKU — enter to search",
+                    id="query")
+        yield Label("Type and press enter.", id="search-info", classes="info")
+        yield ColumnTable(COLUMNS, id="results")
+
+    def on_mount(self) -> None:
+        box = self.query_one("#query", Input)
+        box.cursor_blink = not self.rl.steady
+        box.focus()
+
+    def focus_box(self) -> None:
+        self.query_one("#query", Input).focus()
+
+    @on(Input.Submitted, "#query")
+    def submitted(self, event: Input.Submitted) -> None:
+        self.term = event.value.strip()
+        self.open_single = True
+        self.reload()
+
+    def load(self) -> list[data.ReturnItem] | None:
+        if not self.term:
+            return None
+        return data.search(self.ctx.db, self.term)
+
+    def show(self, items: list[data.ReturnItem] | None) -> None:
+        info = self.query_one("#search-info", Label)
+        table = self.query_one(ColumnTable)
+        if items is None:
+            return
+        table.set_rows([(i.return_id, return_cells(i)) for i in items])
+        info.update(f"{len(items)} return(s) match {self.term!r}"
+                    + (" (first 50)" if len(items) >= data.PAGE_SIZE else ""))
+        single, self.open_single = self.open_single, False
+        if single and len(items) == 1:
+            self.rl.open_return(items[0].return_id)
+        elif single and items:
+            table.focus()
+
+    def action_open(self) -> None:
+        key = self.query_one(ColumnTable).current_key()
+        if key:
+            self.rl.open_return(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.rl.open_return(event.row_key.value)
