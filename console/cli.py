@@ -122,6 +122,138 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- operations (the same ones the console uses) -------------------------------------------------
+def _ops_context(args: argparse.Namespace):
+    from sync.operations import operator_from_config
+    from sync.runtime import runtime_from_config
+
+    paths, config = _context(args)
+    runtime = runtime_from_config(config, paths, db_url=getattr(args, "db", None))
+    operator = operator_from_config(config, getattr(args, "as_user", None),
+                                    read_only=getattr(args, "read_only", False))
+    return runtime, operator
+
+
+def _report(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    if getattr(args, "json", False):
+        _print_json(payload)
+    else:
+        print(text)
+
+
+def _hold_keys(runtime, target: str) -> list[str]:
+    """A hold key as given, or every open refund hold of a return id / RMA / order."""
+    from sqlalchemy import select
+
+    from storage.queries import search_returns
+    from storage.tables import HoldRow
+
+    with runtime.db.session() as s:
+        if s.get(HoldRow, target) is not None:
+            return [target]
+        ids = [r.return_id for r in search_returns(s, target)]
+        return list(s.execute(select(HoldRow.key).where(
+            HoldRow.return_id.in_(ids), HoldRow.decision.is_(None),
+            HoldRow.kind == "refund_approval")).scalars())
+
+
+def _run_operation(args: argparse.Namespace, action) -> int:
+    from sync.operations import Refused
+
+    try:
+        runtime, operator = _ops_context(args)
+        payload, text = action(runtime, operator)
+    except (ConfigError, Refused) as exc:
+        if getattr(args, "json", False):
+            _print_json({"ok": False, "error": str(exc)})
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    _report(args, {"ok": True, **payload}, text)
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from sync.operations import Refused
+
+    def act(rt, op):
+        keys = _hold_keys(rt, args.target)
+        if not keys:
+            raise Refused(f"nothing waiting for approval matches {args.target!r}")
+        done = [rt.operations.approve(op, k, args.note or "").key for k in keys]
+        return {"approved": done}, f"approved {len(done)} held refund(s): {', '.join(done)}"
+    return _run_operation(args, act)
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from sync.operations import Refused
+
+    def act(rt, op):
+        keys = _hold_keys(rt, args.target)
+        if not keys:
+            raise Refused(f"nothing waiting for approval matches {args.target!r}")
+        done = [rt.operations.reject(op, k, args.note).key for k in keys]
+        return {"rejected": done}, f"rejected {len(done)} held refund(s): {', '.join(done)}"
+    return _run_operation(args, act)
+
+
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    def act(rt, op):
+        released = rt.operations.reclassify(op, args.raw, args.code, args.platform)
+        return ({"raw": args.raw, "code": args.code, "released": released},
+                f"{args.raw!r} now maps to {args.code}; {released} return(s) released")
+    return _run_operation(args, act)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    def act(rt, op):
+        if args.key:
+            count = rt.operations.retry(op, args.key)
+        else:
+            count = rt.operations.retry_group(op, kind=args.kind, system=args.system,
+                                              error_code=args.error)
+        return {"requeued": count}, f"{count} action(s) queued to retry"
+    return _run_operation(args, act)
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    def act(rt, op):
+        exc = rt.operations.resolve(op, args.key, args.note)
+        return ({"resolved": exc.key, "type": exc.type},
+                f"resolved {exc.type} {exc.key}")
+    return _run_operation(args, act)
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    """`returnline queue NAME`: what waits, for scripts and cron (read only)."""
+    from storage import queries
+
+    try:
+        runtime, _ = _ops_context(args)
+    except ConfigError as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    with runtime.db.session() as s:
+        if args.name == "holds":
+            rows = [{"key": h.key, "return": r.return_id, "rma": r.rma, "order": r.order_ref,
+                     "amount_minor": h.amount_minor, "currency": h.currency, "why": h.reason,
+                     "opened_at": h.opened_at.isoformat()} for h, r in queries.open_holds(s)]
+        elif args.name == "exceptions":
+            rows = [{"key": x.key, "return": x.return_id, "type": x.type, "owner": x.owner,
+                     "message": x.message, "opened_at": x.opened_at.isoformat()}
+                    for x in queries.open_exceptions(s, owner=args.owner)]
+        else:
+            rows = [{"system": g.system, "kind": g.kind, "error": g.error_code, "count": g.count,
+                     "sample": g.sample_error, "keys": g.keys[:20]}
+                    for g in queries.failure_groups(s)]
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print("  ".join(str(v) for k, v in row.items() if k not in ("keys",)))
+        print(f"{len(rows)} {args.name}")
+    return 0
+
+
 # --- replay -------------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -189,6 +321,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = db_sub.add_parser("upgrade", help="apply migrations (also done on every start)")
     p.add_argument("--db", help="database URL (default: config or SQLite in the data dir)")
     p.set_defaults(handler=cmd_db_upgrade)
+
+    def op_parser(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--as", dest="as_user", metavar="USER",
+                       help="act as this operator (only where [operator] allow_as = true)")
+        p.add_argument("--db", help="database URL (default: from config)")
+        return p
+
+    p = op_parser("approve", "approve held refund(s): a hold key, return id, RMA or order")
+    p.add_argument("target")
+    p.add_argument("--note", default="")
+    p.set_defaults(handler=cmd_approve)
+    p = op_parser("reject", "reject held refund(s) with a note saying why")
+    p.add_argument("target")
+    p.add_argument("--note", required=True)
+    p.set_defaults(handler=cmd_reject)
+    p = op_parser("reclassify", "map a raw reason text to a master code; re-plans what waited")
+    p.add_argument("raw")
+    p.add_argument("code")
+    p.add_argument("--platform", default="*", help="only for this platform (default: all)")
+    p.set_defaults(handler=cmd_reclassify)
+    p = op_parser("retry", "retry failed actions: given keys, or a whole group")
+    p.add_argument("key", nargs="*", help="action keys")
+    p.add_argument("--kind", help="every failed action of this kind (refund, restock...)")
+    p.add_argument("--system", help="...in this system")
+    p.add_argument("--error", help="...with this error code")
+    p.set_defaults(handler=cmd_retry)
+    p = op_parser("resolve", "resolve an exception with a note")
+    p.add_argument("key")
+    p.add_argument("--note", required=True)
+    p.set_defaults(handler=cmd_resolve)
+    p = op_parser("queue", "list a queue: holds, exceptions or failures")
+    p.add_argument("name", choices=["holds", "exceptions", "failures"])
+    p.add_argument("--owner", help="exceptions of this owner team only")
+    p.set_defaults(handler=cmd_queue)
 
     p = sub.add_parser("replay", help="run a scenario against the built-in sandboxes")
     p.add_argument("file", help="scenario JSON file")

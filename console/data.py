@@ -31,9 +31,30 @@ class ReturnItem:
     requested_at: datetime
 
 
-def _item(r: Any) -> ReturnItem:
+def _item(r: Any, currencies: dict[str, str] | None = None) -> ReturnItem:
+    currency = r.currency or (currencies or {}).get(r.order_ref)
     return ReturnItem(r.return_id, r.rma or r.platform_id, r.order_ref, r.customer_email or "",
-                      r.state, money(r.value_minor, r.currency), r.updated_at, r.requested_at)
+                      r.state, money(r.value_minor, currency), r.updated_at, r.requested_at)
+
+
+def _items(s: Any, rows: list[Any]) -> list[ReturnItem]:
+    """Rows to items; the currency comes from the order snapshot where the row has none."""
+    currencies = cq.order_currencies(s, [r.order_ref for r in rows if not r.currency])
+    return [_item(r, currencies) for r in rows]
+
+
+def grades(r: Any) -> dict[str, str]:
+    """Condition per SKU: the warehouse's grading, else the platform's inspection."""
+    out: dict[str, str] = {}
+    for line in (r.facts or {}).get("lines") or []:
+        for g in line.get("gradings") or []:
+            if g.get("condition"):
+                out[line.get("sku", "")] = g["condition"]
+    for g in r.warehouse_gradings or []:
+        cond = (g.get("grading") or {}).get("condition")
+        if cond:
+            out[g.get("sku", "")] = cond
+    return out
 
 
 @dataclass
@@ -62,7 +83,7 @@ def returns_page(db: Database, *, where: str = "first", anchor: tuple | None = N
             rows = q.returns_page(s, after=anchor, limit=limit, state=state).rows
         else:
             rows = q.returns_page(s, limit=limit, state=state).rows
-        items = [_item(r) for r in rows]
+        items = _items(s, rows)
         has_newer = has_older = False
         if items:
             has_newer = bool(q.returns_page(s, after=_key(items[0]), limit=1, state=state,
@@ -75,7 +96,7 @@ def returns_page(db: Database, *, where: str = "first", anchor: tuple | None = N
 
 def search(db: Database, text: str, limit: int = PAGE_SIZE) -> list[ReturnItem]:
     with db.session() as s:
-        return [_item(r) for r in q.search_returns(s, text, limit=limit)]
+        return _items(s, q.search_returns(s, text, limit=limit))
 
 
 # --- one return -------------------------------------------------------------------------------
@@ -117,9 +138,13 @@ def return_detail(db: Database, return_id: str) -> ReturnDetail | None:
         r = cq.get_return(s, return_id)
         if r is None:
             return None
-        lines = [LineItem(ln.line_id, ln.sku, ln.qty, ln.raw_reason, ln.reason_code or "",
-                          ln.condition or "", ln.disposition or "", ln.resolution)
-                 for ln in q.return_lines(s, return_id)]
+        rows = q.return_lines(s, return_id)
+        graded = grades(r)
+        codes = cq.mapped_codes(s, r.platform, [ln.raw_reason for ln in rows])
+        lines = [LineItem(ln.line_id, ln.sku, ln.qty, ln.raw_reason,
+                          ln.reason_code or codes.get(ln.raw_reason, ""),
+                          ln.condition or graded.get(ln.sku, ""), ln.disposition or "",
+                          ln.resolution) for ln in rows]
         events = [EventItem(e.at, e.system, e.kind, e.summary) for e in q.timeline(s, return_id)]
         holds = [(h.key, h.kind, money(h.amount_minor, h.currency), h.decision or "open")
                  for h in cq.holds_for(s, return_id)]
@@ -127,7 +152,7 @@ def return_detail(db: Database, return_id: str) -> ReturnDetail | None:
                 for x in cq.exceptions_for(s, return_id)]
         acts = [(a.key, a.kind, a.system, a.status, a.attempts)
                 for a in cq.actions_for(s, return_id)]
-        return ReturnDetail(_item(r), r.platform, r.platform_id, r.store or "", lines, events,
+        return ReturnDetail(_items(s, [r])[0], r.platform, r.platform_id, r.store or "", lines, events,
                             holds, excs, acts)
 
 
@@ -175,10 +200,11 @@ def held_refunds(db: Database, limit: int = 200) -> list[HoldItem]:
         lines = cq.lines_for(s, {r.return_id for _, r in pairs})
         out = []
         for h, r in pairs:
+            graded = grades(r)
             out.append(HoldItem(h.key, r.return_id, r.order_ref, h.amount_minor or 0,
                                 h.currency or r.currency or "", money(h.amount_minor, h.currency),
                                 h.reason, h.opened_at,
-                                [(ln.sku, ln.qty, ln.condition or "", ln.reason_code or
+                                [(ln.sku, ln.qty, ln.condition or graded.get(ln.sku, ""),
                                   ln.raw_reason) for ln in lines.get(r.return_id, [])]))
         return out
 

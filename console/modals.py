@@ -48,8 +48,8 @@ class ConfirmModal(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
-            yield Static(self.body)
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Static(self.body, markup=False)
             with Horizontal():
                 yield Button(f"{self.yes} (y)", id="yes", variant="warning")
                 yield Button("Cancel (n)", id="no")
@@ -76,9 +76,9 @@ class NoteModal(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
+            yield Label(self.title_text, classes="title", markup=False)
             if self.body:
-                yield Static(self.body)
+                yield Static(self.body, markup=False)
             yield Input(placeholder=self.placeholder, id="note")
             yield Static("", classes="error", id="why")
             yield Static("enter: confirm   esc: cancel", classes="hint")
@@ -111,8 +111,8 @@ class PickerModal(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.title_text, classes="title")
-            yield Static(self.body)
+            yield Label(self.title_text, classes="title", markup=False)
+            yield Static(self.body, markup=False)
             yield Input(placeholder="type to filter", id="filter")
             yield OptionList(*self._matches(""), id="choices")
             yield Static("up/down: choose   enter: pick   esc: cancel", classes="hint")

@@ -20,6 +20,7 @@ class Col:
     width: int
     wide_only: bool = False  # dropped below NARROW columns
     narrow_width: int | None = None  # width to use when narrow (None: same)
+    min_width: int = 0  # dropped when the terminal is narrower than this
 
 
 class TopBar(Static):
@@ -56,11 +57,12 @@ class ColumnTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.spec = columns
         self._rows: list[tuple[str, dict[str, Any]]] = []
-        self._narrow: bool | None = None
+        self._shown: list[str] = []
 
     def _visible(self) -> list[Col]:
-        narrow = self.app.size.width < NARROW
-        return [c for c in self.spec if not (narrow and c.wide_only)]
+        width = self.app.size.width
+        narrow = width < NARROW
+        return [c for c in self.spec if not (narrow and c.wide_only) and width >= c.min_width]
 
     def _build_columns(self) -> None:
         self.clear(columns=True)
@@ -68,13 +70,13 @@ class ColumnTable(DataTable):
         for col in self._visible():
             width = col.narrow_width if narrow and col.narrow_width else col.width
             self.add_column(col.label, width=width, key=col.key)
-        self._narrow = narrow
+        self._shown = [c.key for c in self._visible()]
 
     def on_mount(self) -> None:
         self._build_columns()
 
     def on_resize(self, event: events.Resize) -> None:
-        if (self.app.size.width < NARROW) != self._narrow:
+        if [c.key for c in self._visible()] != self._shown:
             self._build_columns()
             self._fill()
 

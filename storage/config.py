@@ -104,8 +104,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "sla_sweep_seconds": _pos_int, "reconcile_at": _hhmm, "workers": _pos_int,
     },
     "policy": {
-        "hold_damaged_refunds": _bool, "hold_on_reason_mismatch": _bool, "always_hold": _bool,
-        "include_tax": _bool, "order_wait_minutes": _pos_int, "sla_hours": _pos_int,
+        "hold_damaged": _bool, "hold_on_contradiction": _bool, "always_hold": _bool,
+        "include_tax": _bool, "order_wait_minutes": _pos_int, "sla_window_hours": _pos_int,
+        "create_return_record": _bool, "tag_orders": _bool,
     },
     "policy.approval_threshold": {},  # open: CURRENCY = "amount"
     "owners": {},  # open: exception type = team

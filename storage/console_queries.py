@@ -13,13 +13,16 @@ from datetime import datetime
 from sqlalchemy import desc, func, select
 from sqlmodel import Session
 
+from rules.mappings import normalise_reason
 from storage.tables import (
     ActionRow,
     AuditLogRow,
     ExceptionRow,
     HoldRow,
+    OrderSnapshotRow,
     RateBudgetRow,
     ReasonCodeRow,
+    ReasonMappingRow,
     ReturnLineRow,
     ReturnRow,
 )
@@ -100,3 +103,27 @@ def record_job_audit(s: Session, *, at: datetime, actor: str, role: str, operati
                      job: str, allowed: bool, note: str | None = None) -> None:
     s.add(AuditLogRow(at=at, actor=actor, role=role, operation=operation, target=job,
                       allowed=allowed, note=note))
+
+
+def order_currencies(s: Session, order_refs: Iterable[str]) -> dict[str, str]:
+    """Currency per order number from the last order snapshots (for returns whose own row
+    does not carry one)."""
+    refs = sorted(set(order_refs))
+    if not refs:
+        return {}
+    rows = s.execute(select(OrderSnapshotRow.order_ref, OrderSnapshotRow.currency)
+                     .where(OrderSnapshotRow.order_ref.in_(refs)))
+    return {ref: cur for ref, cur in rows if cur}
+
+
+def mapped_codes(s: Session, platform: str, raws: Iterable[str]) -> dict[str, str]:
+    """Master code per raw reason text as the mappings say now (platform first, then "*")."""
+    norms = {normalise_reason(r): r for r in raws if r}
+    if not norms:
+        return {}
+    rows = s.execute(select(ReasonMappingRow).where(
+        ReasonMappingRow.raw.in_(list(norms)), ReasonMappingRow.platform.in_((platform, "*"))))
+    found: dict[str, str] = {}
+    for row in sorted(rows.scalars(), key=lambda m: m.platform == "*"):
+        found.setdefault(norms[row.raw], row.code)
+    return found

@@ -83,6 +83,9 @@ class Database:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = normalise_url(url)
         self.engine = create_db_engine(self.url)
+        # Bumped after every committed write session: lets callers cache what they read
+        # until something may have changed (the simulated scheduler's idle checks use it).
+        self.generation = 0
         if migrate:
             upgrade(self.engine)
 
@@ -100,6 +103,8 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+            finally:
+                self.generation += 1
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

@@ -70,8 +70,15 @@ def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str,
         if sku == BUNDLE[0]:
             sku = BUNDLE[2][0][0]  # a component comes back
         kind = _kind(i)
-        t0 = rnd.uniform(0, 2) if kind == "sla" else rnd.uniform(0, 60)  # hours after START
-        reason = rnd.choice(list(REASONS))
+        # Hours after START. The store's day is compressed into ten hours (and its SLA window
+        # into six) so the demo builds in seconds yet shows every state.
+        t0 = rnd.uniform(0, 0.5) if kind == "sla" else rnd.uniform(0, 7)
+        # Defect reasons go with defect grades; a "faulty" item graded sellable is held for a
+        # supervisor (reason/grade contradiction), which a few demo returns show on purpose.
+        reason = "Faulty" if kind == "damaged" else rnd.choice(
+            ("Too small", "Too big", "Changed my mind", "Too small", "Not as described"))
+        if kind == "contradiction":
+            reason = "Faulty"
         resolution, exchange = "refund", None
         if kind == "unknown_reason":
             reason = UNKNOWN_REASONS[i % len(UNKNOWN_REASONS)]
@@ -85,10 +92,10 @@ def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str,
                            **({"exchange_sku": exchange} if exchange else {})}]})
         if kind == "requested":
             continue
-        at(t0 + rnd.uniform(2, 20), {"do": "in_transit", "return": label})
+        at(t0 + rnd.uniform(0.2, 0.8), {"do": "in_transit", "return": label})
         if kind == "in_transit":
             continue
-        t_recv = t0 + rnd.uniform(20, 40)
+        t_recv = t0 + rnd.uniform(0.9, 1.8)
         at(t_recv, {"do": "receive", "return": label})
         if kind == "received":
             continue
@@ -99,15 +106,15 @@ def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str,
             at(t_recv + 0.9, {"do": "fault", "system": "commerce", "operation": "refund",
                               "kind": "http_503", "count": 12})
         condition = "damaged" if kind in ("damaged",) else \
-            rnd.choice(("sellable", "sellable", "sellable", "used"))
+            rnd.choice(("sellable",) * 7 + ("used",))
         if kind in ("closed", "exchange", "unknown_reason", "cancelled", "manual_refund",
                     "refund_fails"):
             condition = "sellable"
-        t_grade = min(t_recv + rnd.uniform(1, 8), 70.5)
+        t_grade = min(t_recv + rnd.uniform(0.2, 1.0), 9.5)
         at(t_grade, {"do": "grade", "return": label, "warehouse": "uk-dc",
                      "lines": [{"sku": sku, "condition": condition}]})
     # The warehouse's sellable bin at the second site is switched off before its restocks.
-    at(30, {"do": "set_location", "location": "north-sellable", "active": False})
+    at(4, {"do": "set_location", "location": "north-sellable", "active": False})
     at(0.5, {"do": "reclassify", "raw": "Not as described", "to": "NOT_AS_DESCRIBED",
              "user": "mo"})
     by_time.sort(key=lambda x: (x[0], x[1]))
@@ -117,13 +124,13 @@ def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str,
             steps.append({"do": "advance", "minutes": max(1, round((hours - now) * 60))})
             now = hours
         steps.append(step)
-    steps.append({"do": "advance", "hours": max(1, int(72 - now))})
+    steps.append({"do": "advance", "minutes": max(1, round((10 - now) * 60))})
     return {
         "name": "demo store",
         "start": START.isoformat().replace("+00:00", "Z"),
         "commerce": "shopify", "returns_platform": "rebound", "warehouse_feed": "shipbob",
         "currency": "GBP",
-        "policy": {"approval_threshold": {"GBP": "150.00"}},
+        "policy": {"approval_threshold": {"GBP": "150.00"}, "sla_window": "6h"},
         "warehouses": [
             {"id": "uk-dc", "name": "UK DC", "locations": [
                 {"id": "uk-dc-sellable", "sellable": True},
@@ -145,7 +152,8 @@ def _kind(i: int) -> str:
     mix = (["closed"] * 5 + ["requested", "in_transit", "received"] * 2
            + ["damaged", "unknown_reason", "exchange", "high_value"])
     special = {3: "cancelled", 7: "manual_refund", 11: "refund_fails", 17: "sla",
-               23: "refund_fails", 29: "cancelled", 31: "sla"}
+               23: "refund_fails", 29: "cancelled", 31: "sla", 37: "contradiction",
+               41: "contradiction"}
     return special.get(i, mix[i % len(mix)])
 
 

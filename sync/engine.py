@@ -108,6 +108,8 @@ class Engine:
         self._limits = limits or {}
         self._costs = costs or {}
         self._mappings: Mappings | None = None
+        self._wake_cache: tuple[int, datetime | None] | None = None
+        self._health_seen: dict[str, tuple[str | None, datetime]] = {}
 
     # --- Runtime protocol for the executor ----------------------------------------------------
     def now(self) -> datetime:
@@ -146,7 +148,12 @@ class Engine:
 
     # --- health -----------------------------------------------------------------------------
     def _health(self, system: str, error: str | None = None, polled: bool = False) -> None:
+        """Record a system's health; unchanged news is written at most once a minute."""
         now = self.now()
+        last = self._health_seen.get(system)
+        if last is not None and last[0] == error and now - last[1] < timedelta(minutes=1):
+            return
+        self._health_seen[system] = (error, now)
         with self.db.session() as s:
             row = s.get(ConnectorHealthRow, system) or ConnectorHealthRow(system=system)
             if error is None:
@@ -476,8 +483,12 @@ class Engine:
         s.add(row)
 
     def next_wake(self) -> datetime | None:
+        if self._wake_cache is not None and self._wake_cache[0] == self.db.generation:
+            return self._wake_cache[1]
         with self.db.reader() as s:
-            return s.execute(select(func.min(ReturnRow.wake_at))).scalar()
+            value = s.execute(select(func.min(ReturnRow.wake_at))).scalar()
+        self._wake_cache = (self.db.generation, value)
+        return value
 
     # --- sweeps -----------------------------------------------------------------------------------
     def sweep(self) -> int:

@@ -103,6 +103,7 @@ class Executor:
         self.lease = lease
         self.retry = retry or RetryPolicy()
         self.stock_batch_size = stock_batch_size
+        self._next_due_cache: dict[bool, tuple[int, datetime | None]] = {}
 
     # --- entry points -----------------------------------------------------------------------
     def drain(self, *, include_stock: bool = False, max_rounds: int = 1000) -> list[Outcome]:
@@ -132,11 +133,18 @@ class Executor:
         return self._run_claimed(claimed)
 
     def next_due(self, *, stock: bool) -> datetime | None:
-        """For the simulated scheduler: when this drain could next find work."""
+        """For the simulated scheduler: when this drain could next find work (cached until
+        the database is next written)."""
+        cached = self._next_due_cache.get(stock)
+        if cached is not None and cached[0] == self.rt.db.generation:
+            return cached[1]
         with self.rt.db.reader() as s:
             if stock:
-                return outbox.next_due(s, kinds=list(STOCK_KINDS))
-            return outbox.next_due(s, exclude_kinds=list(STOCK_KINDS))
+                value = outbox.next_due(s, kinds=list(STOCK_KINDS))
+            else:
+                value = outbox.next_due(s, exclude_kinds=list(STOCK_KINDS))
+        self._next_due_cache[stock] = (self.rt.db.generation, value)
+        return value
 
     # --- one batch of claimed actions -------------------------------------------------------
     def _run_claimed(self, claimed: list[ActionRow]) -> list[Outcome]:

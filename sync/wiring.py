@@ -333,8 +333,16 @@ def _known_return(db: Database):
     from rules.model import Return
     from storage.codec import decode
 
+    cache: dict[tuple[str, str], Return] = {}
+
     def known(platform_id: str):
-        with db.session() as s:
-            row = s.execute(select(ReturnRow).where(ReturnRow.platform_id == platform_id)).scalar()
-            return decode(Return, row.facts) if row is not None and row.facts else None
+        with db.reader() as s:
+            row = s.execute(select(ReturnRow.facts_hash, ReturnRow.facts).where(
+                ReturnRow.platform_id == platform_id)).first()
+        if row is None or not row.facts:
+            return None
+        key = (platform_id, row.facts_hash or "")
+        if key not in cache:
+            cache[key] = decode(Return, row.facts)
+        return cache[key]
     return known

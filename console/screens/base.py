@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 
 class ConsoleScreen(Screen):
     SCOPE = "home"
+    loads = 0  # how many loads have landed (tests wait for the first)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        cls.BINDINGS = bindings_for(cls.SCOPE)  # before Textual merges the class's bindings
         super().__init_subclass__(**kwargs)
-        cls.BINDINGS = bindings_for(cls.SCOPE)
 
     @property
     def rl(self) -> ReturnlineApp:
@@ -77,6 +78,7 @@ class ConsoleScreen(Screen):
         if not self.is_attached:
             return
         self.show(data)
+        self.loads += 1
         self.rl.mark_refreshed()
         self.update_bar()
 

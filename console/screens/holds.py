@@ -20,11 +20,11 @@ COLUMNS = [
     Col("mark", "✓", 1),
     Col("return_id", "Return", 36, narrow_width=20),
     Col("order", "Order", 6),
-    Col("amount", "Refund", 12),
-    Col("grades", "Grade per line", 22, narrow_width=16),
-    Col("reason", "Reason", 16, wide_only=True),
-    Col("why", "Held because", 26, wide_only=True),
-    Col("waiting", "Waiting", 8),
+    Col("amount", "Refund", 11),
+    Col("waiting", "Waiting", 7),
+    Col("grades", "Grade per line", 20, narrow_width=16),
+    Col("reason", "Reason", 14, wide_only=True),
+    Col("why", "Held because", 40, min_width=140),
 ]
 
 
@@ -37,7 +37,7 @@ class HoldsScreen(ConsoleScreen):
         self.marked: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
-        yield Label("", id="holds-info", classes="info")
+        yield Label("", id="holds-info", classes="info", markup=False)
         yield ColumnTable(COLUMNS, id="holds")
 
     def on_mount(self) -> None:
@@ -57,7 +57,7 @@ class HoldsScreen(ConsoleScreen):
                 "mark": "✓" if h.key in self.marked else "",
                 "return_id": short(h.return_id, 20) if narrow else h.return_id,
                 "order": h.order, "amount": h.amount, "grades": h.grades(),
-                "reason": h.reasons(), "why": h.reason, "waiting": age(now - h.opened_at)}))
+                "reason": h.reasons(), "why": h.reason.split(": ", 1)[-1], "waiting": age(now - h.opened_at)}))
         self.query_one(ColumnTable).set_rows(rows)
         self._info()
 

@@ -14,9 +14,9 @@ CARDS = [  # count key, label, screen key
     ("held_refunds", "Held refunds", "3"),
     ("unknown_reasons", "Unknown reasons", "4"),
     ("failed_actions", "Failed actions", "5"),
-    ("open_exceptions", "Open exceptions", "6"),
+    ("open_exceptions", "Exceptions", "6"),
     ("sla_breaches", "SLA breaches", "6"),
-    ("pending_actions", "Pending actions", "7"),
+    ("pending_actions", "Actions queued", "7"),
 ]
 
 
@@ -29,7 +29,9 @@ class HomeScreen(ConsoleScreen):
                 yield Static(label, id=f"card-{key}", classes="card")
         with Vertical(id="trend"):
             yield Label("Returns requested per day, last 14 days", id="trend-label")
-            yield Sparkline([], id="per-day")
+            with Horizontal(id="trend-row"):
+                yield Sparkline([], id="per-day")
+                yield Label("", id="per-day-numbers")
         with Horizontal(id="tables"):
             yield DataTable(cursor_type="none", id="reasons")
             yield DataTable(cursor_type="none", id="states")
@@ -50,15 +52,18 @@ class HomeScreen(ConsoleScreen):
             n = d.counts.get(key, 0)
             extra = ""
             if key == "held_refunds" and d.held_totals:
-                extra = "\n" + ", ".join(d.held_totals)
+                extra = "  " + ", ".join(t.split(" × ")[1] for t in d.held_totals)
             card = self.query_one(f"#card-{key}", Static)
-            card.update(f"[b]{n}[/b]  {label} [dim]({screen_key})[/dim]{extra}")
+            card.border_subtitle = screen_key
+            card.update(f"{label}\n[b]{n}[/b]{extra}")
             card.set_class(n > 0 and key in ("sla_breaches", "failed_actions"), "alert")
         self.query_one("#per-day", Sparkline).data = d.per_day
         total = sum(d.per_day)
         self.query_one("#trend-label", Label).update(
             f"Returns requested per day, last 14 days: {total} "
             f"(today {d.per_day[-1] if d.per_day else 0})")
+        self.query_one("#per-day-numbers", Label).update(
+            " ".join(str(n) for n in d.per_day) + "  (oldest → today)")
         for table_id, rows in (("reasons", d.top_reasons), ("states", list(d.states.items())),
                                ("owners", sorted(d.owners.items()))):
             table = self.query_one(f"#{table_id}", DataTable)

@@ -13,12 +13,12 @@ from console.widgets import Col, ColumnTable
 from storage.queries import OPEN_STATES_ORDER
 
 COLUMNS = [
-    Col("return_id", "Return", 38, narrow_width=30),
-    Col("rma", "RMA", 22, wide_only=True),
-    Col("order", "Order", 8),
-    Col("email", "Email", 20, wide_only=True),
+    Col("return_id", "Return", 36, narrow_width=30),
+    Col("rma", "RMA", 22, min_width=140),
+    Col("order", "Order", 6),
+    Col("email", "Email", 18, wide_only=True),
     Col("state", "State", 17),
-    Col("value", "Value", 12),
+    Col("value", "Value", 11),
     Col("updated", "Updated", 16, wide_only=True),
 ]
 
@@ -40,7 +40,7 @@ class ReturnsScreen(ConsoleScreen):
         self.page: data.ReturnsPage | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Label("", id="page-info", classes="info")
+        yield Label("", id="page-info", classes="info", markup=False)
         yield ColumnTable(COLUMNS, id="list")
 
     def on_mount(self) -> None:

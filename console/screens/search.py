@@ -24,7 +24,7 @@ class SearchScreen(ConsoleScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="return id, RMA, order number, email or SKU — enter to search",
                     id="query")
-        yield Label("Type and press enter.", id="search-info", classes="info")
+        yield Label("Type and press enter.", id="search-info", classes="info", markup=False)
         yield ColumnTable(COLUMNS, id="results")
 
     def on_mount(self) -> None:
@@ -33,7 +33,8 @@ class SearchScreen(ConsoleScreen):
         box.focus()
 
     def focus_box(self) -> None:
-        self.query_one("#query", Input).focus()
+        for box in self.query("#query"):  # not there yet on the first visit: on_mount focuses
+            box.focus()
 
     @on(Input.Submitted, "#query")
     def submitted(self, event: Input.Submitted) -> None:
