@@ -25,7 +25,7 @@ lint: $(STAMP)
 # scripts/test-postgres.sh installs/starts), with branch coverage of rules/ reported.
 test: lint
 	RETURNLINE_TEST_PG_URL="$$(scripts/test-postgres.sh start)" \
-	  $(BIN)/pytest --cov=rules --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95 $(PYTEST_ARGS)
+	  $(BIN)/pytest -n auto --cov=rules --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95 $(PYTEST_ARGS)
 
 screenshots: $(STAMP)
 	$(PY) -m console.screenshots screenshots/

@@ -46,3 +46,14 @@ def clock(at: datetime | None) -> str:
 def short(text: str | None, width: int) -> str:
     text = (text or "").replace("\n", " ")
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def middle(text: str | None, width: int) -> str:
+    """Cut from the middle, keeping the distinctive tail of long ids:
+    "rebound:1007:…000000088812"."""
+    text = text or ""
+    if len(text) <= width:
+        return text
+    head = -(-(width - 1) * 5 // 8)  # the head names the platform and order: keep more of it
+    tail = width - 1 - head
+    return text[:head] + "…" + text[-tail:]

@@ -46,6 +46,7 @@ from storage.tables import (
     ConnectorHealthRow,
     ExceptionRow,
     HoldRow,
+    ImportedFileRow,
     OrderSnapshotRow,
     PendingGradingRow,
     ReturnRow,
@@ -324,6 +325,8 @@ class Engine:
         return total
 
     def _poll_feed(self, name: str, feed: Any) -> int:
+        if hasattr(feed, "pending"):  # a CSV drop folder
+            return sum(len(r.gradings) for r in feed.scan(self.now(), self.record_csv_import))
         source = f"{name}:poll"
         with self.db.session() as s:
             cursor = get_cursor(s, source)
@@ -343,6 +346,28 @@ class Engine:
             self.replan(s, touched, now)
         self._health(name, polled=True)
         return len(lines)
+
+    def record_csv_import(self, result: Any) -> None:
+        """One 3PL file, in one transaction: its good rows as gradings, the file as imported
+        (name + checksum, so the same file again changes nothing), and its bad rows as an
+        exception for the warehouse naming each row and why."""
+        now = self.now()
+        with self.db.session() as s:
+            if s.get(ImportedFileRow, (result.name, result.sha256)) is not None:
+                return
+            touched = self.record_graded_lines(s, result.gradings, now)
+            s.add(ImportedFileRow(name=result.name, sha256=result.sha256, imported_at=now,
+                                  good_rows=len(result.gradings),
+                                  bad_rows=len(result.rejects) + (1 if result.error else 0)))
+            problems = ([f"file: {result.error}"] if result.error else []) + [
+                f"row {r.row}: {r.reason}" for r in result.rejects]
+            if problems:
+                shown = "; ".join(problems[:20]) + ("; ..." if len(problems) > 20 else "")
+                record(s, LedgerEntry(now=now, exceptions_open=[ExceptionDraft(
+                    f"file:{result.name}:{result.sha256[:12]}:rejected",
+                    f"file:{result.name}", "import_rejected", "warehouse",
+                    f"{result.name}: {len(problems)} row(s) not imported: {shown}")]))
+            self.replan(s, touched, now)
 
     def _has_pending_gradings(self) -> bool:
         with self.db.reader() as s:
@@ -385,8 +410,7 @@ class Engine:
 
     # --- decide -------------------------------------------------------------------------------
     def facts_for(self, s: Session, row: ReturnRow) -> Facts:
-        ret = decode(Return, row.facts)
-        ret = _with_gradings(ret, row.warehouse_gradings or [])
+        ret = return_with_gradings(row)
         snap = s.get(OrderSnapshotRow, (self.systems.commerce_name, ret.order_ref))
         order = decode(Order, snap.snapshot) if snap and snap.snapshot else None
         actions = s.execute(select(ActionRow).where(ActionRow.return_id == row.return_id)).scalars()
@@ -525,6 +549,11 @@ def _payload_money(d: dict[str, Any]) -> Money:
     if "minor" in d:
         return Money(int(d["minor"]), d["currency"])
     return Money.from_json(d)
+
+
+def return_with_gradings(row: ReturnRow) -> Return:
+    """A return as the rules see it: what the platform said plus the warehouse's gradings."""
+    return _with_gradings(decode(Return, row.facts), row.warehouse_gradings or [])
 
 
 def _with_gradings(ret: Return, graded: list[dict[str, Any]]) -> Return:

@@ -335,10 +335,11 @@ def _lines(p: dict[str, Any]) -> tuple[RefundLineRequest, ...]:
 
 
 def load_return(s: Session, return_id: str):
-    from rules.model import Return
+    """The return with the warehouse's gradings on its lines (what the rules decided on)."""
+    from sync.engine import return_with_gradings
 
     row = s.get(ReturnRow, return_id)
-    return decode(Return, row.facts) if row and row.facts else None
+    return return_with_gradings(row) if row and row.facts else None
 
 
 def load_order(s: Session, commerce: str, order_ref: str):

@@ -55,11 +55,12 @@ class Replay:
 
     # --- building -------------------------------------------------------------------------------
     @classmethod
-    def build(cls, scenario: Scenario, db_url: str) -> Replay:
+    def build(cls, scenario: Scenario, db_url: str, *, credentials=None,
+              rate_limits: bool = True) -> Replay:
         clock = SimClock(scenario.start)
         db = Database(db_url)
         policy = Policy.from_dict(scenario.policy)
-        world = build_world(scenario, clock, db)
+        world = build_world(scenario, clock, db, credentials=credentials, rate_limits=rate_limits)
         engine = world.engine_for(db, policy)
         executor = Executor(engine, worker="replay")
         ops = Operations(db, clock.now, engine.replan, mappings_changed=engine.invalidate_mappings)

@@ -15,6 +15,7 @@ import httpx
 from sqlalchemy import select
 
 from rules.policy import Policy
+from storage.credentials import CredentialStore
 from storage.db import Database
 from storage.tables import ImportedFileRow, ReturnRow
 from sync.connectors.commercetools import CommercetoolsConnector
@@ -68,6 +69,7 @@ class World:
     _seeded_rma: dict[str, str] = field(default_factory=dict)
     _wms_created: set[str] = field(default_factory=set)
     _locations: list[str] = field(default_factory=list)
+    warehouse_ids: list[str] = field(default_factory=list)
     bundles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     # --- the engine over this world ----------------------------------------------------------------
@@ -87,7 +89,9 @@ class World:
         def already(name: str, sha: str) -> bool:
             with db.session() as s:
                 return s.get(ImportedFileRow, (name, sha)) is not None
-        return DropFolder(self.csv_folder, CsvGradingConfig(warehouse="wms"),
+        # The 3PL's files say where goods were put, not which of our warehouses it is.
+        warehouse = self.warehouse_ids[0] if self.warehouse_ids else "wms"
+        return DropFolder(self.csv_folder, CsvGradingConfig(warehouse=warehouse),
                           already_imported=already)
 
     def poll_warehouse(self) -> int:
@@ -270,11 +274,17 @@ class World:
 
 
 def build_world(scenario, clock: SimClock, db: Database | None = None, *,
-                rate_limits: bool = True) -> World:
-    """Every sandbox the scenario names, seeded, and the real connectors pointed at them."""
+                rate_limits: bool = True, credentials: CredentialStore | None = None) -> World:
+    """Every sandbox the scenario names, seeded, and the real connectors pointed at them.
+
+    With `credentials`, the Shopify token comes from the credential store (as in production)
+    and the sandbox is set to expect that token."""
     commerce_name, platform_name = scenario.commerce, scenario.returns_platform
+    shopify_token = SANDBOX_ACCESS_TOKEN
+    if credentials is not None:
+        shopify_token = credentials.require("shopify", "access_token").reveal()
     if commerce_name == "shopify":
-        commerce_sb = ShopifySandbox(clock, rate_limits=rate_limits)
+        commerce_sb = ShopifySandbox(clock, rate_limits=rate_limits, access_token=shopify_token)
     else:
         commerce_sb = CommercetoolsSandbox(clock, project_key=CT_PROJECT)
     platform_sb = {"rebound": ReboundSandbox, "returngo": ReturnGOSandbox,
@@ -296,7 +306,7 @@ def build_world(scenario, clock: SimClock, db: Database | None = None, *,
     client = httpx.Client(transport=transport, timeout=30.0)
 
     if commerce_name == "shopify":
-        commerce = ShopifyConnector(client, SHOP, SANDBOX_ACCESS_TOKEN, clock=clock)
+        commerce = ShopifyConnector(client, SHOP, shopify_token, clock=clock)
     else:
         commerce = CommercetoolsConnector(client, CT_REGION, CT_PROJECT, DEFAULT_CLIENT_ID,
                                           DEFAULT_CLIENT_SECRET, clock=clock)
@@ -313,7 +323,7 @@ def build_world(scenario, clock: SimClock, db: Database | None = None, *,
                  feed_name=scenario.warehouse_feed, commerce_sandbox=commerce_sb,
                  platform_sandbox=platform_sb, erp_sandbox=erp_sb, wms_sandbox=wms_sb,
                  transport=transport, client=client, systems=systems, csv_folder=csv_folder,
-                 _tmp=tmp)
+                 warehouse_ids=[wh["id"] for wh in scenario.warehouses], _tmp=tmp)
 
 
 def _platform_connector(name: str, client: httpx.Client, clock: SimClock, db: Database | None):

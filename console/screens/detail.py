@@ -3,6 +3,7 @@ actions, and its timeline across systems in plain words. Ids copy to the clipboa
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -34,23 +35,17 @@ class DetailScreen(ConsoleScreen):
             yield DataTable(cursor_type="none", id="lines")
             yield Static("", id="status")
             yield Label("Timeline", classes="section")
-            yield DataTable(cursor_type="row", id="timeline")
+            yield Static("", id="timeline")
 
     def on_mount(self) -> None:
         lines = self.query_one("#lines", DataTable)
+        narrow = self.app.size.width < 100
         for key, label, width in (("sku", "SKU", 10), ("qty", "Qty", 3), ("grade", "Grade", 10),
                                   ("reason", "Reason", 24), ("code", "Code", 14),
                                   ("disp", "Disposition", 11)):
-            lines.add_column(label, width=width, key=key)
-        timeline = self.query_one("#timeline", DataTable)
-        narrow = self.app.size.width < 100
-        timeline.add_column("When", width=11 if narrow else 16, key="at")
-        if not narrow:
-            timeline.add_column("System", width=10, key="system")
-        used = (11 if narrow else 16) + (0 if narrow else 10) + 8
-        timeline.add_column("What happened", width=max(30, self.app.size.width - used),
-                            key="summary")
-        timeline.focus()
+            if not (narrow and key == "disp"):
+                lines.add_column(label, width=width, key=key)
+        self.query_one("#detail").focus()
 
     def load(self) -> data.ReturnDetail | None:
         return data.return_detail(self.ctx.db, self.return_id)
@@ -58,21 +53,22 @@ class DetailScreen(ConsoleScreen):
     def show(self, d: data.ReturnDetail | None) -> None:
         self.detail = d
         if d is None:
-            self.query_one("#summary", Static).update(f"No return {self.return_id!r}.")
+            self.query_one("#summary", Static).update(Text(f"No return {self.return_id!r}."))
             return
         r = d.ret
         summary = Text()
-        summary.append(f"{r.return_id}", style="bold")
-        summary.append(f"   state {r.state}   value {r.value}\n")
-        summary.append(f"order {r.order}   RMA {r.rma}   platform {d.platform}   "
-                       f"email {r.email or '-'}\n")
+        summary.append(f"{r.return_id}\n", style="bold")
+        summary.append(f"state {r.state}   value {r.value}   order {r.order}\n")
+        summary.append(f"RMA {r.rma}   platform {d.platform}   email {r.email or '-'}\n")
         summary.append(f"requested {when(r.requested_at)}   updated {when(r.updated_at)}")
         self.query_one("#summary", Static).update(summary)
         lines = self.query_one("#lines", DataTable)
         lines.clear()
+        narrow = len(lines.columns) == 5
         for ln in d.lines:
-            lines.add_row(ln.sku, str(ln.qty), ln.condition or "not graded", ln.raw_reason,
-                          ln.reason_code or "(unmapped)", ln.disposition or "-")
+            cells = [ln.sku, str(ln.qty), ln.condition or "not graded", ln.raw_reason,
+                     ln.reason_code or "(unmapped)", ln.disposition or "-"]
+            lines.add_row(*(cells[:5] if narrow else cells))
         status = Text()
         for _key, kind, amount, decision in d.holds:
             status.append(f"hold: {kind} {amount} — {decision}\n",
@@ -80,24 +76,30 @@ class DetailScreen(ConsoleScreen):
         for _key, typ, owner, message, is_open in d.exceptions:
             status.append(f"exception: {typ} ({owner}) — {'OPEN' if is_open else 'resolved'}: "
                           f"{message}\n", style="bold red" if is_open else "dim")
-        failing = [a for a in d.actions if a[3] in ("failed", "dead")]
-        for key, kind, system, st, attempts in failing:
-            status.append(f"action: {kind} in {system} {st} after {attempts} attempt(s) [{key}]\n",
-                          style="red")
-        self.query_one("#status", Static).update(status.rstrip() if status.plain else "")
-        timeline = self.query_one("#timeline", DataTable)
-        keep = timeline.cursor_row
-        timeline.clear()
-        narrow = len(timeline.columns) == 2
+        for key, kind, system, st, attempts in d.actions:
+            if st in ("failed", "dead"):
+                status.append(f"action: {kind} in {system} {st} after {attempts} attempt(s) "
+                              f"[{key}]\n", style="red")
+        status.rstrip()
+        self.query_one("#status", Static).update(status)
+        self.query_one("#timeline", Static).update(self._timeline(d, self.app.size.width < 100))
+
+    @staticmethod
+    def _timeline(d: data.ReturnDetail, narrow: bool) -> Table:
+        table = Table(box=None, expand=True, show_header=True, header_style="bold",
+                      pad_edge=False)
+        table.add_column("When", no_wrap=True, width=12 if narrow else 16)
+        if not narrow:
+            table.add_column("System", no_wrap=True, width=10)
+        table.add_column("What happened", ratio=1)
         for ev in d.timeline:
-            at = ev.at.strftime("%d %b %H:%M") if narrow else when(ev.at)
             what = Text(ev.summary, style=SYSTEM_STYLE.get(ev.system, ""))
             if narrow:
-                timeline.add_row(at, Text.assemble((f"{ev.system}: ", "dim"), what), height=None)
+                table.add_row(ev.at.strftime("%d %b %H:%M"),
+                              Text.assemble((f"{ev.system}: ", "dim"), what))
             else:
-                timeline.add_row(at, ev.system, what, height=None)
-        if 0 <= keep < timeline.row_count:
-            timeline.move_cursor(row=keep, animate=False)
+                table.add_row(when(ev.at), ev.system, what)
+        return table
 
     def action_copy(self, what: str) -> None:
         if self.detail is None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Label, Tab, Tabs
 
 from console import data
-from console.format import age, short
+from console.format import age, middle, short
 from console.modals import NoteModal
 from console.screens.base import ConsoleScreen
 from console.widgets import Col, ColumnTable
@@ -68,9 +68,9 @@ class ExceptionsScreen(ConsoleScreen):
             style = "bold red" if x.breach else ""
             rows.append((x.key, {
                 "type": Text(x.type, style=style), "owner": x.owner,
-                "return_id": short(x.return_id, 20) if narrow else x.return_id,
+                "return_id": middle(x.return_id, 20) if narrow else x.return_id,
                 "age": age(now - x.opened_at),
-                "due": age(x.due_at - now) if x.due_at else "-",
+                "due": (("late " + age(now - x.due_at)) if x.due_at < now else age(x.due_at - now)) if x.due_at else "-",
                 "message": short(x.message, 22 if narrow else 40)}))
         self.query_one(ColumnTable).set_rows(rows)
         breaches = sum(1 for x in d.items if x.breach)

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Label, Static
 
 from console import data
-from console.format import short, when
+from console.format import middle, short, when
 from console.modals import ConfirmModal
 from console.screens.base import ConsoleScreen
 from console.widgets import Col, ColumnTable
@@ -100,7 +100,7 @@ class FailuresScreen(ConsoleScreen):
             groups.move_cursor(row=groups.keys().index(d.selected), animate=False)
         narrow = self.app.size.width < 100
         self.query_one("#actions", ColumnTable).set_rows([
-            (a.key, {"key": short(a.key, 30) if narrow else a.key, "status": a.status,
+            (a.key, {"key": middle(a.key, 30) if narrow else a.key, "status": a.status,
                      "attempts": str(a.attempts), "updated": when(a.updated_at)})
             for a in d.actions])
         total = sum(g.count for g in d.groups)

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Label
 
 from console import data
-from console.format import age, money, short
+from console.format import age, middle, money
 from console.modals import ConfirmModal, NoteModal
 from console.screens.base import ConsoleScreen
 from console.widgets import Col, ColumnTable
@@ -55,7 +55,7 @@ class HoldsScreen(ConsoleScreen):
         for h in items:
             rows.append((h.key, {
                 "mark": "✓" if h.key in self.marked else "",
-                "return_id": short(h.return_id, 20) if narrow else h.return_id,
+                "return_id": middle(h.return_id, 20) if narrow else h.return_id,
                 "order": h.order, "amount": h.amount, "grades": h.grades(),
                 "reason": h.reasons(), "why": h.reason.split(": ", 1)[-1], "waiting": age(now - h.opened_at)}))
         self.query_one(ColumnTable).set_rows(rows)

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Label
 
 from console import data
-from console.format import when
+from console.format import middle, when
 from console.screens.base import ConsoleScreen
 from console.widgets import Col, ColumnTable
 from storage.queries import OPEN_STATES_ORDER
@@ -23,8 +23,8 @@ COLUMNS = [
 ]
 
 
-def return_cells(item: data.ReturnItem) -> dict[str, str]:
-    return {"return_id": item.return_id, "rma": item.rma, "order": item.order,
+def return_cells(item: data.ReturnItem, narrow: bool = False) -> dict[str, str]:
+    return {"return_id": middle(item.return_id, 30) if narrow else item.return_id, "rma": item.rma, "order": item.order,
             "email": item.email, "state": item.state, "value": item.value,
             "updated": when(item.updated_at)}
 
@@ -52,7 +52,9 @@ class ReturnsScreen(ConsoleScreen):
 
     def show(self, page: data.ReturnsPage) -> None:
         self.page = page
-        self.query_one(ColumnTable).set_rows([(i.return_id, return_cells(i)) for i in page.items])
+        narrow = self.app.size.width < 100
+        self.query_one(ColumnTable).set_rows([(i.return_id, return_cells(i, narrow))
+                                              for i in page.items])
         where = {"first": "newest", "last": "oldest (end)", "older": "older", "newer": "newer"}
         pos = where.get(self.where, self.where)
         more = []

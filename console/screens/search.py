@@ -52,7 +52,8 @@ class SearchScreen(ConsoleScreen):
         table = self.query_one(ColumnTable)
         if items is None:
             return
-        table.set_rows([(i.return_id, return_cells(i)) for i in items])
+        narrow = self.app.size.width < 100
+        table.set_rows([(i.return_id, return_cells(i, narrow)) for i in items])
         info.update(f"{len(items)} return(s) match {self.term!r}"
                     + (" (first 50)" if len(items) >= data.PAGE_SIZE else ""))
         single, self.open_single = self.open_single, False
