@@ -254,6 +254,63 @@ def cmd_queue(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the console ---------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The console on the built-in sandbox store: no credentials, no network."""
+    import getpass
+    import tempfile
+    from pathlib import Path
+
+    from console.app import ReturnlineApp
+    from console.context import ConsoleContext
+    from sync.demo import LiveDemo, demo_scenario
+    from sync.operations import Operator
+    from sync.replay import Replay
+
+    tmp = None
+    if args.db:
+        path = Path(args.db).expanduser()
+        path.unlink(missing_ok=True)  # the demo store is built afresh each time
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="returnline-demo-")
+        path = Path(tmp.name) / "demo.db"
+    replay = Replay.build(demo_scenario(seed=args.seed), f"sqlite:///{path}")
+    live = LiveDemo(replay, speed=args.speed)
+    operator = Operator(getpass.getuser(), "admin", read_only=args.read_only)
+    ctx = ConsoleContext.from_replay(
+        replay, operator, title="Returnline demo",
+        after_action=lambda: replay.executor.drain(include_stock=True))
+    live.start()
+    try:
+        ReturnlineApp(ctx).run()
+    finally:
+        live.stop()
+        replay.db.dispose()
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    """The console over the configured database (views and operations)."""
+    from console.app import ReturnlineApp
+    from console.context import ConsoleContext
+    from sync.operations import Refused, operator_from_config
+    from sync.runtime import runtime_from_config
+
+    try:
+        paths, config = _context(args)
+        runtime = runtime_from_config(config, paths, db_url=args.db)
+        operator = operator_from_config(config, args.as_user, args.read_only)
+    except (ConfigError, Refused) as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    ctx = ConsoleContext.from_config(config, db=runtime.db, ops=runtime.operations,
+                                     operator=operator)
+    ReturnlineApp(ctx).run()
+    return 0
+
+
 # --- replay -------------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -357,6 +414,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["holds", "exceptions", "failures"])
     p.add_argument("--owner", help="exceptions of this owner team only")
     p.set_defaults(handler=cmd_queue)
+
+    p = sub.add_parser("demo", help="open the console on the built-in sandbox store")
+    p.add_argument("--db", help="keep the demo database at this path (replaced if present)")
+    p.add_argument("--seed", type=int, default=7, help="which demo store to generate")
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per real second once the history has played")
+    p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("console", help="open the console on the configured database")
+    p.add_argument("--db", help="database URL (default: from config)")
+    p.add_argument("--as", dest="as_user", metavar="USER",
+                   help="act as this operator (only where [operator] allow_as = true)")
+    p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    p.set_defaults(handler=cmd_console)
 
     p = sub.add_parser("replay", help="run a scenario against the built-in sandboxes")
     p.add_argument("file", help="scenario JSON file")

@@ -56,7 +56,7 @@ class ConsoleContext:
             "keymap": {str(k): str(v) for k, v in config.section("console.keys").items()},
         }
         values.update(overrides)
-        jobs = JobControl(scheduler, db, now) if scheduler is not None else None
+        jobs = JobControl(scheduler, ops) if scheduler is not None else None
         return cls(db=db, ops=ops, operator=operator, now=now, jobs=jobs, **values)
 
     @classmethod
@@ -64,4 +64,4 @@ class ConsoleContext:
         """Over a sync.replay.Replay (tests, screenshots, the demo): its database, operations,
         simulated clock and scheduler."""
         return cls(db=replay.db, ops=replay.ops, operator=operator, now=replay.clock.now,
-                   jobs=JobControl(replay.scheduler, replay.db, replay.clock.now), **overrides)
+                   jobs=JobControl(replay.scheduler, replay.ops), **overrides)

@@ -8,7 +8,6 @@ not cover yet.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from sqlalchemy import desc, func, select
 from sqlmodel import Session
@@ -16,7 +15,6 @@ from sqlmodel import Session
 from rules.mappings import normalise_reason
 from storage.tables import (
     ActionRow,
-    AuditLogRow,
     ExceptionRow,
     HoldRow,
     OrderSnapshotRow,
@@ -97,12 +95,6 @@ def rate_budgets(s: Session, limit: int = 50) -> list[RateBudgetRow]:
     return list(s.execute(select(RateBudgetRow).order_by(RateBudgetRow.system,
                                                          RateBudgetRow.window)
                           .limit(limit)).scalars())
-
-
-def record_job_audit(s: Session, *, at: datetime, actor: str, role: str, operation: str,
-                     job: str, allowed: bool, note: str | None = None) -> None:
-    s.add(AuditLogRow(at=at, actor=actor, role=role, operation=operation, target=job,
-                      allowed=allowed, note=note))
 
 
 def order_currencies(s: Session, order_refs: Iterable[str]) -> dict[str, str]:

@@ -70,10 +70,15 @@ def _held_by(key: str, worker: str):
                 ActionRow.lease_owner == worker)
 
 
-def mark_sent(session: Session, key: str, worker: str, now: datetime) -> bool:
-    """Record that a request is about to leave: from here a crash means 'outcome unknown'."""
-    res = session.execute(update(ActionRow).where(_held_by(key, worker)).values(
-        attempts=ActionRow.attempts + 1, updated_at=now))
+def mark_sent(session: Session, key: str, worker: str, now: datetime, *,
+              batch: list[str] | None = None) -> bool:
+    """Record that a request is about to leave: from here a crash means 'outcome unknown'.
+    For a batched call, the keys of the whole batch are kept so a recovery can resend
+    exactly that batch (whose idempotency key then makes the repeat harmless)."""
+    values: dict[str, Any] = {"attempts": ActionRow.attempts + 1, "updated_at": now}
+    if batch is not None:
+        values["result"] = {"batch": batch}
+    res = session.execute(update(ActionRow).where(_held_by(key, worker)).values(**values))
     return res.rowcount == 1
 
 

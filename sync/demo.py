@@ -181,6 +181,7 @@ class LiveDemo:
         self._thread: threading.Thread | None = None
         self.lock = threading.Lock()  # held while the clock moves; operations take it too
         self._next_label = 1
+        self.history_done = threading.Event()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="returnline-demo", daemon=True)
@@ -192,6 +193,14 @@ class LiveDemo:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        # First the store's history, step by step (the console watches it fill in), then
+        # live: the clock keeps moving and new returns keep arriving.
+        for step in self.replay.scenario.steps:
+            if self._stop.is_set():
+                return
+            with self.lock:
+                self.replay.step(step)
+        self.history_done.set()
         while not self._stop.wait(self.tick):
             with self.lock:
                 if self.rnd.random() < 0.15:

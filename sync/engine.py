@@ -49,6 +49,7 @@ from storage.tables import (
     ImportedFileRow,
     OrderSnapshotRow,
     PendingGradingRow,
+    ReturnLineRow,
     ReturnRow,
 )
 from sync.connectors.base import ConnectorError, NotFound
@@ -497,6 +498,9 @@ class Engine:
                 f"{rid}:state:{row.state}->{p.state.value}:{fingerprint(encode(facts.ret))[:8]}",
                 rid, now, "returnline", "state", f"State: {row.state} -> {p.state.value}"))
         record(s, entry)
+        self._store_line_facts(s, facts)
+        if row.currency is None and facts.order is not None:
+            row.currency = facts.order.currency
         row.state = p.state.value
         row.value_minor = p.value.minor if p.value else row.value_minor
         row.graded_at = p.graded_at or row.graded_at
@@ -513,6 +517,23 @@ class Engine:
             value = s.execute(select(func.min(ReturnRow.wake_at))).scalar()
         self._wake_cache = (self.db.generation, value)
         return value
+
+    def _store_line_facts(self, s: Session, facts: Facts) -> None:
+        """What people search and group by: each line's mapped reason, grade and disposition."""
+        mappings = self.mappings(s)
+        rows = {r.line_id: r for r in s.execute(select(ReturnLineRow).where(
+            ReturnLineRow.return_id == facts.ret.return_id)).scalars()}
+        for line in facts.ret.lines:
+            row = rows.get(line.line_id)
+            if row is None:
+                continue
+            code = mappings.map_reason(line, facts.ret.platform)
+            condition = line.gradings[-1].condition if line.gradings else None
+            values = (code, condition.value if condition else None,
+                      mappings.disposition(condition).value if condition else None)
+            if (row.reason_code, row.condition, row.disposition) != values:
+                row.reason_code, row.condition, row.disposition = values
+                s.add(row)
 
     # --- sweeps -----------------------------------------------------------------------------------
     def sweep(self) -> int:

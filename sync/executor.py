@@ -206,7 +206,8 @@ class Executor:
             return [Outcome(a.key, False, "deferred by rate limit") for a in actions]
         connector = self.rt.connector(system)
         outcomes: list[Outcome] = []
-        to_send: list[ActionRow] = []
+        fresh: list[ActionRow] = []
+        resend: dict[tuple[str, ...], list[ActionRow]] = {}
         for action in actions:  # anything that may already have happened is looked up first
             if action.outcome_unknown or action.attempts > 0:
                 try:
@@ -217,28 +218,60 @@ class Executor:
                 if found is not None:
                     outcomes.append(self._succeeded(action, found))
                     continue
-            to_send.append(action)
-        if not to_send:
-            return outcomes
-        movements = []
-        for a in list(to_send):
+                batch = (action.result or {}).get("batch")
+                if action.outcome_unknown and batch:
+                    # Not findable (Shopify keeps no adjustment history): send exactly the
+                    # batch that may have gone, so its idempotency key makes a repeat a no-op.
+                    resend.setdefault(tuple(batch), []).append(action)
+                    continue
+            fresh.append(action)
+        for batch, held in resend.items():
+            outcomes.extend(self._send_stock(system, connector, held, batch))
+        for i in range(0, len(fresh), self.stock_batch_size):
+            chunk = fresh[i:i + self.stock_batch_size]
+            outcomes.extend(self._send_stock(system, connector, chunk,
+                                             tuple(sorted(a.key for a in chunk))))
+        return outcomes
+
+    def _send_stock(self, system: str, connector: Any, held: list[ActionRow],
+                    batch: tuple[str, ...]) -> list[Outcome]:
+        """One stock call for `batch` (the keys of every movement in it); `held` are the
+        actions of it this worker holds and records."""
+        outcomes: list[Outcome] = []
+        members: dict[str, ActionRow] = {a.key: a for a in held}
+        if len(members) < len(batch):
+            with self.rt.db.session() as s:
+                for key in batch:
+                    if key not in members and (row := s.get(ActionRow, key)) is not None:
+                        members[key] = row
+        movements: list[StockMovement] = []
+        for key in batch:
             try:
-                movements.append(_movement(a))
+                movements.append(_movement(members[key]))
             except (KeyError, TypeError, ValueError) as exc:
-                to_send.remove(a)
-                outcomes.append(self._give_up(a, PermanentError(
-                    f"cannot build the stock movement: {type(exc).__name__}: {exc}")))
-        if not to_send:
+                if key in {a.key for a in held}:
+                    outcomes.append(self._give_up(members[key], PermanentError(
+                        f"cannot build the stock movement: {type(exc).__name__}: {exc}")))
+                held = [a for a in held if a.key != key]
+        if not held:
             return outcomes
-        self.rt.limits(system).record(self.rt.now(), cost)
+        self.rt.limits(system).record(self.rt.now(), self.rt.cost(system, "restock", len(batch)))
         with self.rt.db.session() as s:
-            for a in to_send:
-                outbox.mark_sent(s, a.key, self.worker, self.rt.now())
+            for a in held:
+                outbox.mark_sent(s, a.key, self.worker, self.rt.now(),
+                                 batch=[m.key for m in movements])
         try:
-            effects = connector.move_stock(movements)
+            effects = dict(zip([m.key for m in movements], connector.move_stock(movements),
+                               strict=True))
+        except PermanentError as exc:
+            applied = _applied_effects(exc, movements)
+            if applied is None:
+                return outcomes + [self._failed(a, exc) for a in held]
+            return outcomes + [self._succeeded(a, applied[a.key]) if a.key in applied
+                               else self._give_up(a, exc) for a in held]
         except ConnectorError as exc:
-            return outcomes + [self._failed(a, exc) for a in to_send]
-        return outcomes + [self._succeeded(a, e) for a, e in zip(to_send, effects, strict=True)]
+            return outcomes + [self._failed(a, exc) for a in held]
+        return outcomes + [self._succeeded(a, effects[a.key]) for a in held]
 
     # --- recording outcomes -----------------------------------------------------------------
     def _succeeded(self, action: ActionRow, effect: Effect) -> Outcome:
@@ -303,6 +336,19 @@ class Executor:
                     f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
             self.rt.replan(s, [action.return_id], now)
         return Outcome(action.key, False, exc.message)
+
+
+def _applied_effects(exc: ConnectorError, movements: list[StockMovement]) -> dict | None:
+    """Of a partly refused batch, the movements that were applied (by key), if it says."""
+    effects = getattr(exc, "effects", None)  # Shopify: {key: Effect}
+    if isinstance(effects, dict):
+        return effects
+    refused = getattr(exc, "refused", None)  # commercetools: refused keys + applied effects
+    applied = getattr(exc, "applied", None)
+    if isinstance(refused, list) and isinstance(applied, list):
+        done = [m.key for m in movements if m.key not in set(refused)]
+        return dict(zip(done, applied, strict=False))
+    return None
 
 
 def _call(exc: ConnectorError) -> dict[str, Any] | None:

@@ -196,6 +196,19 @@ class Operations:
             return 0
         return self.retry(op, keys)
 
+    # --- jobs (pause / resume / run now) --------------------------------------------------
+    def control_job(self, op: Operator, scheduler: Any, job: str, what: str) -> None:
+        """Pause, resume or run a scheduler job now (engineers), audited like the rest."""
+        if what not in ("pause", "resume", "run_job"):
+            raise Refused(f"unknown job control {what!r}")
+        self._check(op, what, job)
+        if job not in scheduler.jobs:
+            raise Refused(f"no job named {job!r}")
+        {"pause": scheduler.pause, "resume": scheduler.resume, "run_job": scheduler.run_now}[
+            what](job)
+        with self.db.session() as s:
+            self._audit(s, op, what, job, allowed=True)
+
     # --- exceptions -------------------------------------------------------------------------
     def resolve(self, op: Operator, exception_key: str, note: str) -> ExceptionRow:
         self._check(op, "resolve", exception_key)
