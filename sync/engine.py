@@ -278,6 +278,16 @@ class Engine:
         with self.db.session() as s:
             self._store_orders(s, orders, self.now())
 
+    def refresh_order_and_replan(self, order_ref: str) -> int:
+        """An order changed in commerce (a webhook said so): re-read it, re-plan its returns."""
+        self.refresh_order(order_ref)
+        now = self.now()
+        with self.db.session() as s:
+            ids = list(s.execute(select(ReturnRow.return_id).where(
+                ReturnRow.order_ref == order_ref)).scalars())
+            self.replan(s, ids, now)
+        return len(ids)
+
     def prepare(self, action: ActionRow) -> ActionRow | None:
         """Right before a money action is first sent: read the order as it is now and re-plan,
         so an edited order or a refund made by hand meanwhile changes what is sent (or stops

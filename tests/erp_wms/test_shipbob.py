@@ -37,7 +37,7 @@ def graded(shipbob, label="R1", rma="RMA-1"):
 
 def test_webhook_gradings_and_duplicate_delivery_share_a_dedupe_key(shipbob, feed, clock):
     graded(shipbob)
-    deliveries = shipbob.pending_webhooks()
+    deliveries = shipbob.take_webhooks()
     assert [d["topic"] for d in deliveries] == ["return.updated", "return.completed"]
     completed = deliveries[-1]
     event = feed.parse_webhook(completed["headers"], completed["body"], DEMO_WEBHOOK_SECRET,
@@ -50,12 +50,12 @@ def test_webhook_gradings_and_duplicate_delivery_share_a_dedupe_key(shipbob, fee
     assert [(g.sku, g.qty, g.condition, g.warehouse) for g in event.gradings] == [
         ("TEE-M", 1, Condition.SELLABLE, "uk-dc"), ("TEE-M", 1, Condition.DAMAGED, "uk-dc"),
         ("MUG", 1, Condition.WRONG_ITEM, "uk-dc")]
-    assert shipbob.pending_webhooks() == []  # handed over once
+    assert shipbob.take_webhooks() == []  # handed over once
 
 
 def test_bad_signature_tampered_body_and_stale_timestamp_are_rejected(shipbob, feed, clock):
     graded(shipbob)
-    d = shipbob.pending_webhooks()[-1]
+    d = shipbob.take_webhooks()[-1]
     with pytest.raises(WebhookRejected, match="signature does not match"):
         feed.parse_webhook(d["headers"], d["body"], "whsec_" + "d3Jvbmctc2VjcmV0", clock.now())
     tampered = d["body"].replace(b'"Restock"', b'"Restock" ')
@@ -133,5 +133,5 @@ def test_state_round_trips_including_undelivered_webhooks(shipbob, clock):
     fresh = ShipBobSandbox(clock)
     fresh.load_state(json.loads(json.dumps(state)))
     assert fresh.external_view() == shipbob.external_view()
-    assert [d["id"] for d in fresh.pending_webhooks()] == \
-        [d["id"] for d in shipbob.pending_webhooks()]
+    assert [d["id"] for d in fresh.take_webhooks()] == \
+        [d["id"] for d in shipbob.take_webhooks()]

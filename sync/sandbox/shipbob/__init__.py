@@ -5,7 +5,7 @@ StartDate/EndDate on insert date, CompletedStartDate/CompletedEndDate, Cursor + 
 with `first/prev/next/last` links), `GET /{version}/return/{id}`, `POST /{version}/return`,
 `POST /{version}/return/{id}/cancel` (only while AwaitingArrival). Bearer token plus the
 `shipbob_channel_id` header. Webhooks are queued, signed Standard-Webhooks style, and handed
-to the caller by `pending_webhooks()` (the replay/demo posts them to the intake).
+to the caller by `take_webhooks()` (the replay/demo posts them to the intake).
 
 Driver (the replay's warehouse verbs): create_return, arrive, grade, cancel.
 ASSUMED: the webhook body is the return order object itself (same shape as GET /return/{id}).
@@ -172,7 +172,7 @@ class ShipBobSandbox(Sandbox):
                         "webhook-signature": sign_webhook(self.webhook_secret, wid, ts,
                                                           body.encode())}})
 
-    def pending_webhooks(self) -> list[dict[str, Any]]:
+    def take_webhooks(self) -> list[dict[str, Any]]:
         """Deliveries not yet handed over ({id, topic, headers, body: bytes}); clears them."""
         with self.lock:
             out, self.state["webhooks"] = self.state["webhooks"], []
