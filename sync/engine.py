@@ -196,7 +196,27 @@ class Engine:
             seen += len(page.returns)
             if not getattr(page, "has_more", False) or page.next_cursor in (None, cursor):
                 break
+        self.recheck_missing_orders()
         return seen
+
+    def recheck_missing_orders(self, limit: int = 50) -> int:
+        """Returns whose order we could not read yet are asked about again every round: a
+        read that failed (timeout, 5xx) must not run out the bounded wait for an order that
+        exists. Only the wait itself (policy) turns into order_not_found."""
+        with self.db.reader() as s:
+            rows = s.execute(select(ReturnRow.return_id, ReturnRow.order_ref).where(
+                ReturnRow.state == State.AWAITING_ORDER.value).limit(limit)).all()
+        if not rows:
+            return 0
+        orders = {ref: o for ref, o in self._fetch_orders({ref for _, ref in rows}).items()
+                  if o is not None}
+        if not orders:
+            return 0
+        now = self.now()
+        with self.db.session() as s:
+            self._store_orders(s, orders, now)
+            self.replan(s, [rid for rid, ref in rows if ref in orders], now)
+        return len(orders)
 
     def observe_return(self, ret: Return, raw: dict[str, Any] | None = None) -> str:
         """Record one return seen by webhook or poll (idempotent), with its order."""

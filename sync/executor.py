@@ -63,7 +63,9 @@ FAILURE_EXCEPTION = {
 
 @dataclass
 class RetryPolicy:
-    max_attempts: int = 8
+    # 12 attempts with doubling waits capped at an hour span about four hours: long enough to
+    # ride out an outage, short enough that a person hears of it the same shift.
+    max_attempts: int = 12
     base_seconds: float = 10.0
     cap_seconds: float = 3600.0
 

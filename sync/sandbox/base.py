@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -156,6 +157,12 @@ class Sandbox:
         self.routes: list[Route] = []
         self.lock = threading.RLock()
         self.request_count = 0
+        # Chaos: besides armed faults, fail this share of calls with a random kind (seeded, so
+        # a run repeats). Operations listed in `chaos_spare` never fail (e.g. the token call).
+        self.chaos_rate = 0.0
+        self.chaos_kinds: tuple[str, ...] = ()
+        self.chaos_spare: frozenset[str] = frozenset()
+        self._chaos_rng = random.Random(0)
 
     # routing -------------------------------------------------------------------------------
     def add_route(
@@ -183,6 +190,16 @@ class Sandbox:
         with self.lock:
             self.faults.append(FaultRule(operation, kind, count))
 
+    def set_chaos(self, rate: float, kinds: tuple[str, ...] = FAULT_KINDS, *, seed: int = 0,
+                  spare: tuple[str, ...] = ()) -> None:
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}")
+        with self.lock:
+            self.chaos_rate, self.chaos_kinds = rate, tuple(kinds)
+            self.chaos_spare = frozenset(spare)
+            self._chaos_rng = random.Random(seed)
+
     def take_fault(self, operation: str) -> str | None:
         with self.lock:
             for rule in self.faults:
@@ -191,6 +208,9 @@ class Sandbox:
                     kind = rule.kind
                     self.faults = [r for r in self.faults if r.remaining > 0]
                     return kind
+            if self.chaos_rate and operation not in self.chaos_spare \
+                    and self._chaos_rng.random() < self.chaos_rate:
+                return self._chaos_rng.choice(self.chaos_kinds)
         return None
 
     # API-specific shapes; subclasses override -------------------------------------------------
