@@ -311,6 +311,131 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the headless engine, webhooks, reconciliation -------------------------------------------------
+def _engine_from_config(args: argparse.Namespace):
+    """Database, policy and the production connectors from config and the credential store."""
+    from sync.engine import Engine
+    from sync.runtime import WallClock, build_systems, policy_from_config
+
+    paths, config = _context(args)
+    from storage.config import database_url
+    from storage.db import Database
+
+    db = Database(getattr(args, "db", None) or database_url(config, paths))
+    clock = WallClock()
+    systems = build_systems(config, store_from_config(config.section("credentials")), clock, db)
+    return paths, config, Engine(db, clock, systems, policy_from_config(config))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Run the scheduler headless until SIGTERM or Ctrl-C; in-flight work finishes first."""
+    import logging.handlers
+    import os
+    import signal
+    import socket
+    import threading
+
+    from sync.executor import Executor
+    from sync.jobs import make_jobs
+    from sync.scheduler import RealScheduler
+
+    try:
+        paths, config, engine = _engine_from_config(args)
+    except (ConfigError, CredentialError) as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    paths.log_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(paths.log_dir / "sync.log",
+                                                   maxBytes=10_000_000, backupCount=5)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler, logging.StreamHandler()])
+    executor = Executor(engine, worker=f"{socket.gethostname()}:{os.getpid()}")
+    settings = {k: v for k, v in config.section("scheduler").items() if k.endswith("_seconds")}
+    scheduler = RealScheduler(engine.db, make_jobs(engine, executor, settings),
+                              now=engine.now)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    scheduler.start()
+    logging.getLogger("returnline.sync").info("sync started (pid %s, log %s)", os.getpid(),
+                                              paths.log_dir / "sync.log")
+    stop.wait()
+    logging.getLogger("returnline.sync").info("stopping: letting running jobs finish")
+    scheduler.shutdown(wait=True)
+    engine.db.dispose()
+    return 0
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    """Serve the webhook endpoints (POST /webhooks/{platform}) on localhost by default."""
+    import uvicorn
+
+    from sync.runtime import WallClock
+    from sync.webhooks import WebhookIntake, verifiers
+
+    try:
+        paths, config = _context(args)
+        from storage.config import database_url
+        from storage.db import Database
+
+        db = Database(args.db or database_url(config, paths))
+    except ConfigError as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    store = store_from_config(config.section("credentials"))
+    secrets = {}
+    for platform in ("shopify", "returngo", "happy_returns", "rebound", "shipbob"):
+        secret = store.get(platform, "webhook_secret")
+        if secret is not None:
+            secrets[platform] = secret.reveal()
+    if not secrets:
+        print("returnline: no webhook secret is configured (returnline credentials set "
+              "PLATFORM webhook_secret): refusing to accept unverifiable webhooks",
+              file=sys.stderr)
+        return 1
+    clock = WallClock()
+    intake = WebhookIntake(db, clock.now, verifiers(
+        secrets, rebound_mode=config.get("systems.rebound.webhook_auth", "hmac"),
+        now=clock.now))
+    host = args.host or config.get("webhooks.host", "127.0.0.1")
+    port = args.port or config.get("webhooks.port", 8787)
+    print(f"webhooks for {', '.join(sorted(secrets))} on http://{host}:{port}/webhooks/<platform>")
+    uvicorn.run(intake.asgi_app(), host=host, port=port, log_level="info")
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from sync.reconcile import period, reconcile
+
+    try:
+        day_from, day_to = date.fromisoformat(args.date_from), date.fromisoformat(args.date_to)
+    except ValueError as exc:
+        print(f"returnline: dates are YYYY-MM-DD: {exc}", file=sys.stderr)
+        return 2
+    try:
+        _, _, engine = _engine_from_config(args)
+    except (ConfigError, CredentialError) as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    since, until = period(day_from, day_to)
+    report = reconcile(engine, since, until)
+    if args.csv:
+        report.write_csv(Path(args.csv))
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        print(f"{len(report.rows)} return(s), {len(report.mismatches)} mismatch(es)"
+              f"{', csv: ' + args.csv if args.csv else ''}")
+        for row in report.mismatches:
+            print(f"  {row.return_id}  {'; '.join(row.problems)}")
+        for error in report.errors:
+            print(f"  could not read: {error}")
+    return 1 if report.mismatches or report.errors else 0
+
+
 # --- replay -------------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -429,6 +554,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="act as this operator (only where [operator] allow_as = true)")
     p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
     p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser("sync", help="run the engine headless (polls, outbox, sweeps) until "
+                                    "SIGTERM or Ctrl-C")
+    p.add_argument("--db", help="database URL (default: from config)")
+    p.set_defaults(handler=cmd_sync)
+
+    p = sub.add_parser("webhooks", help="serve the webhook endpoints (localhost by default)")
+    p.add_argument("--db", help="database URL (default: from config)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(handler=cmd_webhooks)
+
+    p = sub.add_parser("reconcile", help="refunds vs credit notes vs stock, per return, for a "
+                                         "period; mismatches become exceptions")
+    p.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
+    p.add_argument("--csv", metavar="FILE", help="also write the report as CSV")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--db", help="database URL (default: from config)")
+    p.set_defaults(handler=cmd_reconcile)
 
     p = sub.add_parser("replay", help="run a scenario against the built-in sandboxes")
     p.add_argument("file", help="scenario JSON file")

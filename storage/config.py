@@ -122,7 +122,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "systems.rebound": {"enabled": _bool, "webhook_auth": _one_of("shared_secret", "hmac")},
     "systems.netsuite": {"enabled": _bool, "account_id": _str, "auth": _one_of("tba", "oauth2")},
     "systems.shipbob": {"enabled": _bool, "channel_id": _str},
-    "systems.csv": {"enabled": _bool, "folder": _str},
+    "systems.csv": {"enabled": _bool, "folder": _str, "warehouse": _str},
     "systems.csv.columns": {},  # open: canonical column = file header
 }
 

@@ -111,10 +111,7 @@ class Database:
         """A read-only unit of work: on SQLite it takes no write lock."""
         bind = self.engine.execution_options(returnline_readonly=True)
         with Session(bind, expire_on_commit=False) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session  # closing ends the transaction; rows read stay usable
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -21,17 +21,13 @@ from storage.db import Database
 from storage.master_data import seed_master_data, set_location_active
 from storage.tables import ActionRow, ExceptionRow, HoldRow, ReturnRow, TimelineEventRow
 from sync.executor import Executor
+from sync.jobs import make_jobs
 from sync.operations import Operations, Operator
 from sync.sandbox.base import SimClock
 from sync.scenario import Scenario
-from sync.scheduler import Job, SimScheduler
+from sync.scheduler import SimScheduler
 from sync.wiring import World, build_world
 
-POLL_RETURNS = timedelta(minutes=2)
-POLL_WAREHOUSE = timedelta(minutes=5)
-DRAIN = timedelta(seconds=5)
-STOCK_BATCH = timedelta(seconds=60)
-SWEEP = timedelta(minutes=15)
 SETTLE_LIMIT = timedelta(hours=48)  # `sync` never runs the clock further than this
 
 ROLE_FOR = {"approve": "supervisor", "reject": "supervisor", "reclassify": "cx",
@@ -64,15 +60,9 @@ class Replay:
         engine = world.engine_for(db, policy)
         executor = Executor(engine, worker="replay")
         ops = Operations(db, clock.now, engine.replan, mappings_changed=engine.invalidate_mappings)
-        jobs = [
-            Job("poll_returns", POLL_RETURNS, engine.poll_returns),
-            Job("poll_warehouse", POLL_WAREHOUSE, world.poll_warehouse),
-            Job("outbox", DRAIN, executor.drain,
-                idle_until=lambda: executor.next_due(stock=False)),
-            Job("stock_batch", STOCK_BATCH, executor.drain_stock,
-                idle_until=lambda: executor.next_due(stock=True)),
-            Job("sweep", SWEEP, engine.sweep, idle_until=engine.next_wake),
-        ]
+        # The replay delivers no webhooks (polling is the path it exercises) and runs no
+        # nightly reconciliation unless a step asks for it.
+        jobs = make_jobs(engine, executor, webhooks=False, reconcile_daily=False)
         replay = cls(scenario, db, clock, world, executor, ops, SimScheduler(clock, jobs))
         replay.seed()
         return replay

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from rules.policy import Policy
 from storage.config import Config, Paths, database_url
+from storage.credentials import CredentialError, CredentialStore
 from storage.db import Database
 from sync.engine import Engine, Systems
 from sync.operations import Operations
@@ -40,6 +43,84 @@ def enabled(config: Config, kind: tuple[str, ...], default: str) -> str:
         if config.get(f"systems.{name}.enabled", False):
             return name
     return default
+
+
+def build_systems(config: Config, store: CredentialStore, clock: Any, db: Database,
+                  client: httpx.Client | None = None) -> Systems:
+    """The production connectors for the systems switched on in config, with credentials
+    from the store (keyring, environment or file). A missing secret is a clear error."""
+    from sync.connectors.commercetools import CommercetoolsConnector
+    from sync.connectors.csv_grading import CsvGradingConfig, DropFolder
+    from sync.connectors.happy_returns import HappyReturnsConnector
+    from sync.connectors.netsuite import NetSuiteConfig, NetSuiteErp, TokenBasedAuth
+    from sync.connectors.rebound import ReboundConnector
+    from sync.connectors.returngo import ReturnGOConnector
+    from sync.connectors.shipbob import ShipBobFeed
+    from sync.connectors.shopify import ShopifyConnector
+    from sync.wiring import known_return
+
+    http = client or httpx.Client(timeout=30.0)
+    secret = store.require
+    commerce_name = enabled(config, ("shopify", "commercetools"), "")
+    if commerce_name == "shopify":
+        commerce = ShopifyConnector(http, config.get("systems.shopify.shop"),
+                                    secret("shopify", "access_token").reveal(),
+                                    config.get("systems.shopify.api_version", "2026-04"),
+                                    clock=clock)
+    elif commerce_name == "commercetools":
+        commerce = CommercetoolsConnector(
+            http, config.get("systems.commercetools.region"),
+            config.get("systems.commercetools.project_key"),
+            secret("commercetools", "client_id").reveal(),
+            secret("commercetools", "client_secret").reveal(),
+            config.get("systems.commercetools.scopes"), clock=clock)
+    else:
+        raise CredentialError("no commerce system is enabled: set [systems.shopify] or "
+                              "[systems.commercetools] enabled = true")
+    platform_name = enabled(config, ("rebound", "returngo", "happy_returns"), "")
+    known = known_return(db)
+    if platform_name == "returngo":
+        platform = ReturnGOConnector(http, secret("returngo", "api_key").reveal(),
+                                     config.get("systems.returngo.shop_name"), clock=clock,
+                                     known_return=known)
+    elif platform_name == "happy_returns":
+        platform = HappyReturnsConnector(http, secret("happy_returns", "api_key").reveal(),
+                                         config.get("systems.happy_returns.retailer_id"),
+                                         clock=clock)
+    elif platform_name == "rebound":
+        platform = ReboundConnector(
+            http, client_id=secret("rebound", "client_id").reveal(),
+            client_secret=secret("rebound", "client_secret").reveal(),
+            legacy_login=secret("rebound", "legacy_login").reveal(),
+            legacy_api_key=secret("rebound", "legacy_api_key").reveal(), clock=clock,
+            known_return=known)
+    else:
+        raise CredentialError("no returns platform is enabled: set one of [systems.rebound], "
+                              "[systems.returngo], [systems.happy_returns] enabled = true")
+    erp = None
+    if config.get("systems.netsuite.enabled", False):
+        account = config.get("systems.netsuite.account_id")
+        auth = TokenBasedAuth(account, clock=clock, **{
+            f: secret("netsuite", f).reveal()
+            for f in ("consumer_key", "consumer_secret", "token_id", "token_secret")})
+        erp = NetSuiteErp(http, NetSuiteConfig(account_id=account), auth, clock=clock)
+    feeds: dict[str, Any] = {}
+    if config.get("systems.shipbob.enabled", False):
+        feeds["shipbob"] = ShipBobFeed(http, secret("shipbob", "token").reveal(),
+                                       config.get("systems.shipbob.channel_id"))
+    if config.get("systems.csv.enabled", False):
+        from storage.tables import ImportedFileRow
+
+        def already(name: str, sha: str) -> bool:
+            with db.reader() as s:
+                return s.get(ImportedFileRow, (name, sha)) is not None
+        feeds["csv"] = DropFolder(
+            config.get("systems.csv.folder"),
+            CsvGradingConfig(warehouse=config.get("systems.csv.warehouse", "wms"),
+                             columns=config.section("systems.csv.columns")),
+            already_imported=already)
+    return Systems(commerce_name=commerce_name, commerce=commerce, platform_name=platform_name,
+                   platform=platform, erp_name="erp" if erp else None, erp=erp, feeds=feeds)
 
 
 @dataclass

@@ -94,10 +94,6 @@ class World:
         return DropFolder(self.csv_folder, CsvGradingConfig(warehouse=warehouse),
                           already_imported=already)
 
-    def poll_warehouse(self) -> int:
-        assert self.engine is not None
-        return self.engine.poll_warehouse()
-
     # --- seeding -------------------------------------------------------------------------------
     def seed(self, scenario) -> None:
         cs = self.commerce_sandbox
@@ -327,7 +323,7 @@ def build_world(scenario, clock: SimClock, db: Database | None = None, *,
 
 
 def _platform_connector(name: str, client: httpx.Client, clock: SimClock, db: Database | None):
-    known = _known_return(db) if db is not None else None
+    known = known_return(db) if db is not None else None
     if name == "returngo":
         return ReturnGOConnector(client, "rg-test-key", RETURNGO_SHOP, clock=clock,
                                  known_return=known)
@@ -338,7 +334,7 @@ def _platform_connector(name: str, client: httpx.Client, clock: SimClock, db: Da
                             clock=clock, known_return=known)
 
 
-def _known_return(db: Database):
+def known_return(db: Database):
     """What Returnline last recorded of a platform return, so connectors fetch only changes."""
     from rules.model import Return
     from storage.codec import decode
