@@ -436,6 +436,40 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 1 if report.mismatches or report.errors else 0
 
 
+def cmd_import_grading(args: argparse.Namespace) -> int:
+    """A 3PL grading file imported by hand: good rows recorded, bad rows to FILE.rejects.csv."""
+    from pathlib import Path
+
+    from sync.connectors.csv_grading import CsvGradingConfig, import_file, write_rejects
+    from sync.runtime import runtime_from_config
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"returnline: {path}: no such file", file=sys.stderr)
+        return 1
+    try:
+        paths, config = _context(args)
+        runtime = runtime_from_config(config, paths, db_url=args.db)
+    except ConfigError as exc:
+        print(f"returnline: {exc}", file=sys.stderr)
+        return 1
+    cfg = CsvGradingConfig(warehouse=args.warehouse or config.get("systems.csv.warehouse", "wms"),
+                           columns=config.section("systems.csv.columns"))
+    result = import_file(path, cfg, now=runtime.engine.now())
+    if not runtime.engine.record_csv_import(result):
+        _report(args, {"file": str(path), "already_imported": True},
+                f"{path.name}: already imported (same name and content): nothing changed")
+        return 0
+    rejects = write_rejects(result, path.with_name(path.name + ".rejects.csv"))
+    payload = {"file": str(path), "already_imported": False, "good_rows": len(result.gradings),
+               "rejected_rows": [{"row": r.row, "reason": r.reason} for r in result.rejects],
+               "error": result.error, "rejects_file": str(rejects) if rejects else None}
+    _report(args, payload, f"{path.name}: {len(result.gradings)} row(s) imported, "
+                           f"{len(result.rejects)} rejected"
+                           + (f" (see {rejects})" if rejects else ""))
+    return 0
+
+
 # --- replay -------------------------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -574,6 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--db", help="database URL (default: from config)")
     p.set_defaults(handler=cmd_reconcile)
+
+    imp = sub.add_parser("import", help="import a file by hand")
+    imp_sub = imp.add_subparsers(dest="import_command", metavar="WHAT", required=True)
+    p = imp_sub.add_parser("grading", help="a 3PL returns/grading CSV (same rules as the drop "
+                                           "folder: each file once, bad rows rejected)")
+    p.add_argument("file")
+    p.add_argument("--warehouse", help="Returnline warehouse id the file comes from")
+    p.add_argument("--db", help="database URL (default: from config)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_import_grading)
 
     p = sub.add_parser("replay", help="run a scenario against the built-in sandboxes")
     p.add_argument("file", help="scenario JSON file")

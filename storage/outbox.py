@@ -110,11 +110,15 @@ def fail_action(
     return res.rowcount == 1
 
 
-def defer_action(session: Session, key: str, worker: str, until: datetime, now: datetime) -> bool:
-    """Give the action back unattempted (a rate limit says not yet)."""
-    res = session.execute(update(ActionRow).where(_held_by(key, worker)).values(
-        status="ready", next_attempt_at=until, lease_owner=None, lease_expires_at=None,
-        updated_at=now))
+def defer_action(session: Session, key: str, worker: str, until: datetime, now: datetime, *,
+                 uncount: bool = False) -> bool:
+    """Give the action back unattempted (a rate limit says not yet). `uncount`: the attempt
+    was counted as sent but the connector held it back before sending."""
+    values: dict[str, Any] = {"status": "ready", "next_attempt_at": until, "lease_owner": None,
+                              "lease_expires_at": None, "updated_at": now}
+    if uncount:
+        values["attempts"] = ActionRow.attempts - 1
+    res = session.execute(update(ActionRow).where(_held_by(key, worker)).values(**values))
     return res.rowcount == 1
 
 

@@ -53,7 +53,7 @@ from storage.tables import (
     ReturnRow,
 )
 from sync.connectors.base import ConnectorError, NotFound
-from sync.ratelimit import SystemLimits
+from sync.ratelimit import FeedbackLimiter, SystemLimits
 
 log = logging.getLogger("returnline.engine")
 
@@ -99,6 +99,23 @@ class Systems:
         raise KeyError(f"no connector named {name!r}")
 
 
+def default_limits(systems: Systems) -> tuple[dict[str, SystemLimits], dict[str, Any]]:
+    """Each system's limiters and cost estimates from its connector, where it has them:
+    Shopify's GraphQL cost bucket (fed by every answer's extensions.cost), the platforms'
+    own buckets and budgets (ReturnGO's day, Happy Returns' 0.5 req/s) stay inside their
+    connectors, which pace their own reads."""
+    limits: dict[str, SystemLimits] = {}
+    costs: dict[str, Any] = {}
+    commerce = systems.commerce
+    bucket = getattr(commerce, "bucket", None)
+    if bucket is not None and hasattr(commerce, "estimated_cost"):
+        limits[systems.commerce_name] = SystemLimits(
+            [FeedbackLimiter(lambda now, cost: bucket.delay_for(int(cost), now))])
+        costs[systems.commerce_name] = lambda kind, batch=1: commerce.estimated_cost(
+            "move_stock" if kind in ("restock", "quarantine") else kind)
+    return limits, costs
+
+
 class Engine:
     def __init__(self, db: Database, clock: Any, systems: Systems, policy: Policy, *,
                  limits: dict[str, SystemLimits] | None = None,
@@ -107,8 +124,9 @@ class Engine:
         self.clock = clock
         self.systems = systems
         self.policy = policy
-        self._limits = limits or {}
-        self._costs = costs or {}
+        auto_limits, auto_costs = default_limits(systems)
+        self._limits = {**auto_limits, **(limits or {})}
+        self._costs = {**auto_costs, **(costs or {})}
         self._mappings: Mappings | None = None
         self._wake_cache: tuple[int, datetime | None] | None = None
         self._health_seen: dict[str, tuple[str | None, datetime]] = {}
@@ -378,14 +396,14 @@ class Engine:
         self._health(name, polled=True)
         return len(lines)
 
-    def record_csv_import(self, result: Any) -> None:
+    def record_csv_import(self, result: Any) -> bool:
         """One 3PL file, in one transaction: its good rows as gradings, the file as imported
         (name + checksum, so the same file again changes nothing), and its bad rows as an
         exception for the warehouse naming each row and why."""
         now = self.now()
         with self.db.session() as s:
             if s.get(ImportedFileRow, (result.name, result.sha256)) is not None:
-                return
+                return False  # the same file (name and content) again changes nothing
             touched = self.record_graded_lines(s, result.gradings, now)
             s.add(ImportedFileRow(name=result.name, sha256=result.sha256, imported_at=now,
                                   good_rows=len(result.gradings),
@@ -399,6 +417,7 @@ class Engine:
                     f"file:{result.name}", "import_rejected", "warehouse",
                     f"{result.name}: {len(problems)} row(s) not imported: {shown}")]))
             self.replan(s, touched, now)
+        return True
 
     def _has_pending_gradings(self) -> bool:
         with self.db.reader() as s:

@@ -48,6 +48,7 @@ from sync.connectors.base import (
 log = logging.getLogger("returnline.executor")
 
 STOCK_KINDS = ("restock", "quarantine")
+HELD_BEFORE_SENDING = "COST_BUCKET"  # Shopify's connector: waited for its cost bucket, sent nothing
 
 # The exception an action opens when it gives up. `action_failed` extends the contract's
 # list for actions that move no money or stock (return records, tags, comments).
@@ -294,6 +295,14 @@ class Executor:
         return Outcome(action.key, True, effect.summary)
 
     def _failed(self, action: ActionRow, exc: ConnectorError) -> Outcome:
+        if isinstance(exc, RateLimited) and exc.code == HELD_BEFORE_SENDING:
+            # The connector's own bucket said "not yet" before anything left: no attempt spent.
+            now = self.rt.now()
+            with self.rt.db.session() as s:
+                outbox.defer_action(s, action.key, self.worker,
+                                    now + timedelta(seconds=exc.retry_after or 1.0), now,
+                                    uncount=True)
+            return Outcome(action.key, False, "deferred by rate limit")
         if isinstance(exc, AuthError | PermanentError) and not isinstance(exc, ConflictError):
             return self._give_up(action, exc)
         attempts = action.attempts + 1

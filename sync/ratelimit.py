@@ -96,6 +96,20 @@ def add_budget_use(session: Session, system: str, window: str, used: int, limit:
 
 
 @dataclass
+class FeedbackLimiter:
+    """A limiter the connector keeps from the server's own answers (Shopify's cost bucket):
+    the engine asks it before sending and never records (the answers do)."""
+
+    delay: object  # callable (now, cost) -> seconds
+
+    def delay_for(self, now: datetime, cost: float = 1.0) -> float:
+        return float(self.delay(now, cost))  # type: ignore[operator]
+
+    def record(self, now: datetime, cost: float = 1.0) -> None:
+        return None
+
+
+@dataclass
 class Pause:
     """After a 429 with Retry-After, nothing more goes to that system until it has passed."""
 

@@ -27,7 +27,6 @@ from sync.connectors.returngo import ReturnGOConnector
 from sync.connectors.shipbob import ShipBobFeed
 from sync.connectors.shopify import ShopifyConnector
 from sync.engine import Engine, Systems
-from sync.ratelimit import SystemLimits
 from sync.sandbox.base import Sandbox, SandboxTransport, SimClock
 from sync.sandbox.commercetools import (
     DEFAULT_CLIENT_ID,
@@ -74,13 +73,7 @@ class World:
 
     # --- the engine over this world ----------------------------------------------------------------
     def engine_for(self, db: Database, policy: Policy) -> Engine:
-        costs = {}
-        if self.commerce_name == "shopify":
-            conn = self.systems.commerce
-            costs["shopify"] = lambda kind, batch=1: conn.estimated_cost(kind)
-        self.engine = Engine(db, self.clock, self.systems, policy, limits={
-            name: SystemLimits() for name in (self.commerce_name, self.platform_name, "erp")},
-            costs=costs)
+        self.engine = Engine(db, self.clock, self.systems, policy)
         if self.feed_name == "csv":
             self.systems.feeds["csv"] = self._csv_feed(db)
         return self.engine

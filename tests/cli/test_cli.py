@@ -129,3 +129,26 @@ def test_missing_credential_error_explains_what_to_do(backend):
         CredentialStore(backend=backend).require("shipbob", "token")
     assert "returnline credentials set shipbob token" in str(exc.value)
     assert "RETURNLINE_SHIPBOB_TOKEN" in str(exc.value)
+
+
+def test_import_grading_by_hand_once(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    grades = tmp_path / "grades.csv"
+    grades.write_text("RMA,Order,SKU,Qty,Condition,Received,Location\n"
+                      "RMA-1,1001,TEE-M,1,A,2026-11-02 09:00,\n"
+                      "RMA-2,1002,TEE-M,x,A,2026-11-02 09:00,\n")
+    env = {"RETURNLINE_DATA_DIR": str(tmp_path / "data")}
+    first = run("import", "grading", str(grades), "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert out["good_rows"] == 1
+    assert out["rejected_rows"] == [{"row": 3, "reason": "malformed quantity 'x'"}]
+    assert "malformed quantity" in (tmp_path / "grades.csv.rejects.csv").read_text()
+    again = json.loads(run("import", "grading", str(grades), "--json", env=env).stdout)
+    assert again == {"file": str(grades), "already_imported": True}
+    db = create_engine(f"sqlite:///{tmp_path / 'data' / 'returnline.db'}")
+    with db.connect() as conn:  # the good row waits for its return; the bad one is owned
+        assert conn.execute(text("SELECT rma FROM pending_gradings")).scalars().all() == ["RMA-1"]
+        assert conn.execute(text("SELECT type, owner FROM exceptions")).all() == [
+            ("import_rejected", "warehouse")]
