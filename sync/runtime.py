@@ -7,7 +7,6 @@ sync` also needs the connectors, built from config and the credential store.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,13 +15,9 @@ from rules.policy import Policy
 from storage.config import Config, Paths, database_url
 from storage.credentials import CredentialError, CredentialStore
 from storage.db import Database
+from sync.clock import WallClock
 from sync.engine import Engine, Systems
 from sync.operations import Operations
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def policy_from_config(config: Config) -> Policy:

@@ -19,11 +19,12 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+
+from sync.clock import SimClock, WallClock  # noqa: F401  (re-exported for sandboxes)
 
 FAULT_KINDS = (
     "http_500",
@@ -53,32 +54,6 @@ SECRET_HEADERS = frozenset(
         "webhook-signature",
     }
 )
-
-
-class SimClock:
-    """A clock the replay moves by hand; `now()` is what every sandbox and job sees."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 1, tzinfo=UTC)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, delta: timedelta) -> datetime:
-        with self._lock:
-            self._now = self._now + delta
-            return self._now
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._now = when
-
-
-class WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class SandboxTimeout(Exception):

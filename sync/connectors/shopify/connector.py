@@ -21,6 +21,7 @@ import httpx
 
 from rules.model import Order, OrderLine, OrderRefund, OrderRefundLine, OrderState, Return
 from rules.money import Money, MoneyError
+from sync.clock import WallClock
 from sync.connectors.base import (
     Effect,
     ExchangeRequest,
@@ -42,10 +43,6 @@ PREVIOUS_ATTEMPT_FAILED = "A previous request with this idempotency key failed"
 REASONS = {"available": "restock", "damaged": "damaged", "quality_control": "quality_control"}
 EXCHANGE_TAG = "returnline-exchange"
 
-
-class _WallClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,7 @@ class ShopifyConnector:
         self.shop = domain
         self.api_version = api_version
         self.url = f"https://{domain}/admin/api/{api_version}/graphql.json"
-        self.clock = clock or _WallClock()
+        self.clock = clock or WallClock()
         self.bucket = bucket or ShopifyCostBucket()
         self.http = ShopifyTransport(client, self.url, access_token, self.clock, self.bucket,
                                      preflight)
