@@ -315,13 +315,10 @@ def cmd_console(args: argparse.Namespace) -> int:
 def _engine_from_config(args: argparse.Namespace):
     """Database, policy and the production connectors from config and the credential store."""
     from sync.engine import Engine
-    from sync.runtime import WallClock, build_systems, policy_from_config
+    from sync.runtime import WallClock, build_systems, open_database, policy_from_config
 
     paths, config = _context(args)
-    from storage.config import database_url
-    from storage.db import Database
-
-    db = Database(getattr(args, "db", None) or database_url(config, paths))
+    db = open_database(config, paths, getattr(args, "db", None))
     clock = WallClock()
     systems = build_systems(config, store_from_config(config.section("credentials")), clock, db)
     return paths, config, Engine(db, clock, systems, policy_from_config(config))
@@ -334,7 +331,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     import signal
     import socket
     import threading
+    from datetime import timedelta
 
+    from storage import outbox
     from sync.executor import Executor
     from sync.jobs import make_jobs
     from sync.scheduler import RealScheduler
@@ -349,8 +348,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
                                                    maxBytes=10_000_000, backupCount=5)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler, logging.StreamHandler()])
-    executor = Executor(engine, worker=f"{socket.gethostname()}:{os.getpid()}")
+    # Every job run would be two INFO lines a second; job failures still log as errors.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     settings = {k: v for k, v in config.section("scheduler").items() if k.endswith("_seconds")}
+    lease = timedelta(seconds=settings.pop("lease_seconds", 120))
+    host = socket.gethostname()
+    executor = Executor(engine, worker=f"{host}:{os.getpid()}", lease=lease)
+    with engine.db.session() as s:  # our own earlier run, killed mid-call: take its work now
+        released = outbox.release_dead_leases(s, host, engine.now(), alive=_pid_alive)
     scheduler = RealScheduler(engine.db, make_jobs(engine, executor, settings),
                               now=engine.now)
     stop = threading.Event()
@@ -359,10 +364,71 @@ def cmd_sync(args: argparse.Namespace) -> int:
     scheduler.start()
     logging.getLogger("returnline.sync").info("sync started (pid %s, log %s)", os.getpid(),
                                               paths.log_dir / "sync.log")
+    if released:
+        logging.getLogger("returnline.sync").warning(
+            "%d action(s) were in flight in a run that died: looking each up before any resend",
+            released)
     stop.wait()
     logging.getLogger("returnline.sync").info("stopping: letting running jobs finish")
     scheduler.shutdown(wait=True)
     engine.db.dispose()
+    return 0
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    """Every sandbox on localhost ports, state kept in --state, until SIGTERM or Ctrl-C."""
+    import json
+    import signal
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from sync.sandbox.serve import Fleet, Served, write_config
+
+    state = Path(args.state).expanduser() if args.state else Path(
+        tempfile.mkdtemp(prefix="returnline-sandbox-"))
+    fleet = Fleet(state, rate_limits=not args.no_limits)
+    served = Served(fleet, host="127.0.0.1", port_base=args.port_base)
+    ends = served.start()
+    scenario = None
+    if args.scenario:
+        from sync.sandbox.serve import FleetError
+
+        try:
+            scenario = json.loads(Path(args.scenario).read_text(encoding="utf-8"))
+            played = fleet.play(scenario)
+        except (FleetError, ValueError, OSError) as exc:
+            served.stop()
+            print(f"returnline: {args.scenario}: {exc}", file=sys.stderr)
+            return 1
+        print(f"seeded {len(played['returns'])} return(s) from {args.scenario}")
+    config = write_config(
+        state, state / "endpoints.json",
+        commerce=(scenario or {}).get("commerce", args.commerce),
+        platform=(scenario or {}).get("returns_platform", args.platform),
+        feed=(scenario or {}).get("warehouse_feed", args.feed), scenario=scenario)
+    for name, spec in ends["systems"].items():
+        print(f"{name:14} {spec['url']}  ({', '.join(spec['hosts'])})")
+    print(f"{'control':14} {ends['control']}/__sandbox__/")
+    print(f"state in {state}\nengine config: RETURNLINE_CONFIG={config} returnline sync",
+          flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    served.stop()
     return 0
 
 
@@ -593,6 +659,24 @@ def build_parser() -> argparse.ArgumentParser:
                                     "SIGTERM or Ctrl-C")
     p.add_argument("--db", help="database URL (default: from config)")
     p.set_defaults(handler=cmd_sync)
+
+    sandbox = sub.add_parser("sandbox", help="the built-in sandboxes as their own process")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    p = sandbox_sub.add_parser("serve", help="every sandbox on a localhost port, state kept in "
+                               "--state; writes endpoints.json and a returnline.toml there")
+    p.add_argument("--state", help="folder for state, journals and the engine config "
+                   "(default: a new temporary folder)")
+    p.add_argument("--port-base", type=int, default=0,
+                   help="first port (sandboxes take consecutive ports; default: any free)")
+    p.add_argument("--scenario", help="seed a scenario's orders and play its sandbox-side steps")
+    p.add_argument("--commerce", choices=("shopify", "commercetools"), default="shopify",
+                   help="the commerce system the written config switches on")
+    p.add_argument("--platform", choices=("rebound", "returngo", "happy_returns"),
+                   default="returngo", help="the returns platform the written config switches on")
+    p.add_argument("--feed", choices=("shipbob", "csv"), default="shipbob",
+                   help="the warehouse feed the written config switches on")
+    p.add_argument("--no-limits", action="store_true", help="switch the simulated rate limits off")
+    p.set_defaults(handler=cmd_sandbox_serve)
 
     p = sub.add_parser("webhooks", help="serve the webhook endpoints (localhost by default)")
     p.add_argument("--db", help="database URL (default: from config)")

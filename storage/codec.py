@@ -12,6 +12,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
 from functools import cache
@@ -21,59 +22,85 @@ from rules.money import Money, PreciseMoney
 
 
 def encode(value: Any) -> Any:
-    if isinstance(value, Money):
-        return {"minor": value.minor, "currency": value.currency}
-    if isinstance(value, PreciseMoney):
-        return {"precise": value.precise_amount, "currency": value.currency,
-                "digits": value.fraction_digits}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
-    return value
+    fn = _ENCODERS.get(type(value))
+    if fn is None:
+        fn = _ENCODERS[type(value)] = _encoder_for(type(value))
+    return fn(value)
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+# One encoder per concrete type, worked out once: encoding is on every plan's hot path.
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _encoder_for(cls: type) -> Callable[[Any], Any]:
+    if issubclass(cls, Money):
+        return lambda v: {"minor": v.minor, "currency": v.currency}
+    if issubclass(cls, PreciseMoney):
+        return lambda v: {"precise": v.precise_amount, "currency": v.currency,
+                          "digits": v.fraction_digits}
+    if dataclasses.is_dataclass(cls):
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        return lambda v: {n: encode(getattr(v, n)) for n in names}
+    if issubclass(cls, Enum):
+        return lambda v: v.value
+    if issubclass(cls, datetime):
+        return lambda v: v.isoformat()
+    if issubclass(cls, list | tuple):
+        return lambda v: [encode(x) for x in v]
+    if issubclass(cls, dict):
+        return lambda v: {str(k): encode(x) for k, x in v.items()}
+    return lambda v: v
 
 
 def decode(tp: Any, data: Any) -> Any:
     if data is None:
         return None
+    return _decoder(tp)(data)
+
+
+@cache
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """The function that rebuilds `tp` from its JSON form (data is never None here)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
-        return decode(options[0], data) if len(options) == 1 else data
+        if len(options) == 1:
+            return lambda d: decode(options[0], d)
+        return lambda d: d
     if tp is Money:
-        return Money(int(data["minor"]), data["currency"])
+        return lambda d: Money(int(d["minor"]), d["currency"])
     if tp is PreciseMoney:
-        return PreciseMoney(int(data["precise"]), data["currency"], int(data["digits"]))
+        return lambda d: PreciseMoney(int(d["precise"]), d["currency"], int(d["digits"]))
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        kwargs = {f.name: decode(hints[f.name], data[f.name])
-                  for f in dataclasses.fields(tp) if f.name in data}
-        return tp(**kwargs)
+        names = tuple(f.name for f in dataclasses.fields(tp))
+
+        def build(d: Any) -> Any:
+            hints = typing.get_type_hints(tp)  # cached below after the first call
+            fields = tuple((n, hints[n]) for n in names)
+            _FIELDS[tp] = fields
+            return _build(tp, fields, d)
+        return lambda d: _build(tp, _FIELDS[tp], d) if tp in _FIELDS else build(d)
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(data)
+        return tp
     if tp is datetime:
-        return datetime.fromisoformat(data)
+        return datetime.fromisoformat
     if origin is tuple:
-        args = typing.get_args(tp)
-        return tuple(decode(args[0], v) for v in data)
+        arg = typing.get_args(tp)[0]
+        return lambda d: tuple(decode(arg, v) for v in d)
     if origin is list:
         (arg,) = typing.get_args(tp)
-        return [decode(arg, v) for v in data]
+        return lambda d: [decode(arg, v) for v in d]
     if origin is dict:
         _, arg = typing.get_args(tp)
-        return {k: decode(arg, v) for k, v in data.items()}
-    return data
+        return lambda d: {k: decode(arg, v) for k, v in d.items()}
+    return lambda d: d
+
+
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _build(tp: type, fields: tuple[tuple[str, Any], ...], d: dict[str, Any]) -> Any:
+    return tp(**{n: decode(hint, d[n]) for n, hint in fields if n in d})
 
 
 def fingerprint(value: Any) -> str:

@@ -89,10 +89,41 @@ def _str_list(v: Any) -> str | None:
     return None if ok else "must be a list of strings"
 
 
+def _warehouses(v: Any) -> str | None:
+    shape = ('must be tables [[warehouses]] with id = "...", name, and [[warehouses.locations]] '
+             'with id = "..." and sellable = true/false (active optional)')
+    if not isinstance(v, list):
+        return shape
+    for wh in v:
+        if not isinstance(wh, dict) or not isinstance(wh.get("id"), str):
+            return shape
+        for loc in wh.get("locations", []):
+            if not (isinstance(loc, dict) and isinstance(loc.get("id"), str)
+                    and isinstance(loc.get("sellable"), bool)
+                    and isinstance(loc.get("active", True), bool)):
+                return f"warehouse {wh['id']!r}: " + shape
+    return None
+
+
+def _bundles(v: Any) -> str | None:
+    shape = ('must be tables [[bundles]] with sku = "..." and components = '
+             '[{sku = "...", qty = 1}, ...]')
+    if not isinstance(v, list):
+        return shape
+    for b in v:
+        comps = b.get("components") if isinstance(b, dict) else None
+        if not (isinstance(b, dict) and isinstance(b.get("sku"), str) and isinstance(comps, list)
+                and comps and all(isinstance(c, dict) and isinstance(c.get("sku"), str)
+                                  for c in comps)):
+            return shape
+    return None
+
+
 ROLES = ("supervisor", "engineer", "cx", "viewer", "admin")
 TEAMS = ("finance", "warehouse", "cx", "merchandising", "engineering")
 
 SCHEMA: dict[str, dict[str, Any]] = {
+    "": {"warehouses": _warehouses, "bundles": _bundles},  # master data, seeded on start
     "database": {"url": _str},
     "operator": {"allow_as": _bool, "default_role": _one_of(*ROLES)},
     "roles": {},  # open: user = role
@@ -102,7 +133,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "poll_returns_seconds": _pos_int, "warehouse_feed_seconds": _pos_int,
         "outbox_seconds": _pos_int, "stock_batch_seconds": _pos_int,
         "sla_sweep_seconds": _pos_int, "reconcile_at": _hhmm, "workers": _pos_int,
+        "lease_seconds": _pos_int,
     },
+    "sandbox": {"endpoints": _str},
     "policy": {
         "hold_damaged": _bool, "hold_on_contradiction": _bool, "always_hold": _bool,
         "include_tax": _bool, "order_wait_minutes": _pos_int, "sla_window_hours": _pos_int,
@@ -110,7 +143,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
     "policy.approval_threshold": {},  # open: CURRENCY = "amount"
     "owners": {},  # open: exception type = team
-    "reasons": {"master": _str_list},
+    "reasons": {"master": _str_list, "defect": _str_list},
+    "dispositions": {},  # open: condition = disposition
     "reasons.map": {},  # open: raw text = master code
     "webhooks": {"host": _str, "port": _pos_int},
     "credentials": {"backend": _one_of("keyring", "env", "file"), "file": _str},
@@ -133,6 +167,7 @@ OPEN_VALUE_CHECKS: dict[str, Any] = {
     "owners": _one_of(*TEAMS),
     "reasons.map": _str,
     "systems.csv.columns": _str,
+    "dispositions": _str,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from storage.tables import (
@@ -148,12 +149,20 @@ def _insert(session: Session, model: type, rows: list[dict[str, Any]], keys: lis
     return len(session.execute(stmt, rows).all())
 
 
-def _upsert(session: Session, model: type, row: dict[str, Any], keys: list[str]) -> None:
+def _upsert(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE for rows of the same shape, in one executemany; ORM
+    copies of those rows already in the session are expired so nobody reads the old values."""
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     table = model.__table__
-    stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).values(**row)
-    changes = {k: stmt.excluded[k] for k in row if k not in keys}
-    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changes))
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    changes = {k: stmt.excluded[k] for k in rows[0] if k not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changes), rows)
+    for row in rows:
+        held = session.identity_map.get(identity_key(model, tuple(row[k] for k in keys)))
+        if held is not None:
+            session.expire(held)
 
 
 def _return_row(facts: ReturnFacts, now: datetime) -> dict[str, Any]:
@@ -167,11 +176,10 @@ def record(session: Session, entry: LedgerEntry) -> RecordResult:
     result = RecordResult()
     now = entry.now
 
-    for facts in entry.returns:
-        _upsert(session, ReturnRow, _return_row(facts, now), ["return_id"])
-        for line in facts.lines:
-            _upsert(session, ReturnLineRow, {"return_id": facts.return_id, **vars(line)},
-                    ["return_id", "line_id"])
+    _upsert(session, ReturnRow, [_return_row(f, now) for f in entry.returns], ["return_id"])
+    _upsert(session, ReturnLineRow, [{"return_id": f.return_id, **vars(line)}
+                                     for f in entry.returns for line in f.lines],
+            ["return_id", "line_id"])
 
     result.events_added = _insert(session, TimelineEventRow, [vars(e) for e in entry.events],
                                   ["source_key"])
@@ -206,9 +214,8 @@ def record(session: Session, entry: LedgerEntry) -> RecordResult:
             .values(resolved_at=now, resolution=f"auto: {why}", resolved_by="returnline"))
         result.exceptions_closed += res.rowcount or 0
 
-    for source, cursor in entry.cursors.items():
-        _upsert(session, SyncCursorRow, {"source": source, "cursor": cursor, "updated_at": now},
-                ["source"])
+    _upsert(session, SyncCursorRow, [{"source": source, "cursor": cursor, "updated_at": now}
+                                     for source, cursor in entry.cursors.items()], ["source"])
     return result
 
 

@@ -43,8 +43,8 @@ def seed_master_data(s: Session, data: dict[str, Any], now: datetime, *, by: str
             if row is None:
                 s.add(ReasonMappingRow(platform=platform, raw=key[1], code=code, created_by=by,
                                        created_at=now))
-            else:
-                row.code = code
+            elif by != "config" or row.created_by == "config":
+                row.code = code  # an operator's reclassification outlives a config reload
     for wh in data.get("warehouses") or []:
         s.merge(WarehouseRow(warehouse_id=wh["id"], name=wh.get("name", "")))
         s.flush()
@@ -60,6 +60,20 @@ def seed_master_data(s: Session, data: dict[str, Any], now: datetime, *, by: str
     for cond, disp in (data.get("dispositions") or {}).items():
         s.merge(DispositionMappingRow(condition=cond, disposition=disp))
     s.flush()
+
+
+def from_config(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The master data a returnline.toml holds ([reasons], [[warehouses]], [[bundles]],
+    [dispositions]) in seed_master_data's shape; None when it holds none."""
+    reasons = data.get("reasons") or {}
+    out = {
+        "reasons": {k: v for k, v in {"master": reasons.get("master"), "map": reasons.get("map"),
+                                      "defect": reasons.get("defect")}.items() if v},
+        "warehouses": data.get("warehouses") or [],
+        "bundles": data.get("bundles") or [],
+        "dispositions": data.get("dispositions") or {},
+    }
+    return out if any(out.values()) else None
 
 
 def mappings_dict(s: Session) -> dict[str, Any]:

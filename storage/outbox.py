@@ -10,6 +10,7 @@ external system, marks it `outcome_unknown` so the executor looks it up before r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -168,3 +169,21 @@ def next_due(session: Session, *, kinds: list[str] | None = None,
         lease = lease.where(ActionRow.kind.not_in(exclude_kinds))
     times = [t for t in (session.execute(q).scalar(), session.execute(lease).scalar()) if t]
     return min(times) if times else None
+
+
+def release_dead_leases(session: Session, host: str, now: datetime, *,
+                        alive: Callable[[int], bool]) -> int:
+    """Leases held by workers of this host (named `host:pid`) whose process is gone end now,
+    so a restarted engine takes their actions at once, as outcome-unknown (looked up before
+    any resend), instead of waiting out the lease. Other hosts' leases are left to expire."""
+    rows = session.execute(select(ActionRow.key, ActionRow.lease_owner).where(
+        ActionRow.status == "in_flight", ActionRow.lease_owner.like(f"{host}:%"))).all()
+    released = 0
+    for key, owner in rows:
+        pid = owner.rsplit(":", 1)[1]
+        if pid.isdigit() and not alive(int(pid)):
+            session.execute(update(ActionRow).where(
+                ActionRow.key == key, ActionRow.lease_owner == owner,
+                ActionRow.status == "in_flight").values(lease_expires_at=now))
+            released += 1
+    return released

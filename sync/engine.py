@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -116,6 +117,45 @@ def default_limits(systems: Systems) -> tuple[dict[str, SystemLimits], dict[str,
     return limits, costs
 
 
+REPLAN_CHUNK = 500  # returns planned per read of each table and per ledger write
+
+
+@dataclass
+class PlanInputs:
+    """Everything the rules need for a chunk of returns, read with one query per table."""
+
+    rows: dict[str, ReturnRow]
+    actions: dict[str, list[ActionRow]]
+    holds: dict[str, list[HoldRow]]
+    exceptions: dict[str, list[ExceptionRow]]
+    lines: dict[str, list[ReturnLineRow]]
+    snapshots: dict[str, OrderSnapshotRow]
+    _orders: dict[str, Order | None] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, s: Session, ids: Sequence[str], commerce: str) -> PlanInputs:
+        def grouped(model: Any) -> dict[str, list[Any]]:
+            out: dict[str, list[Any]] = defaultdict(list)
+            for r in s.execute(select(model).where(model.return_id.in_(ids))).scalars():
+                out[r.return_id].append(r)
+            return out
+
+        rows = {r.return_id: r for r in s.execute(
+            select(ReturnRow).where(ReturnRow.return_id.in_(ids))).scalars()}
+        refs = {r.order_ref for r in rows.values()}
+        snapshots = {r.order_ref: r for r in s.execute(select(OrderSnapshotRow).where(
+            OrderSnapshotRow.commerce == commerce,
+            OrderSnapshotRow.order_ref.in_(refs))).scalars()} if refs else {}
+        return cls(rows, grouped(ActionRow), grouped(HoldRow), grouped(ExceptionRow),
+                   grouped(ReturnLineRow), snapshots)
+
+    def order(self, ref: str) -> Order | None:
+        if ref not in self._orders:
+            snap = self.snapshots.get(ref)
+            self._orders[ref] = decode(Order, snap.snapshot) if snap and snap.snapshot else None
+        return self._orders[ref]
+
+
 class Engine:
     def __init__(self, db: Database, clock: Any, systems: Systems, policy: Policy, *,
                  limits: dict[str, SystemLimits] | None = None,
@@ -205,14 +245,15 @@ class Engine:
             orders = self._fetch_orders({r.order_ref for r in page.returns})
             now = self.now()
             with self.db.session() as s:
-                ids = [self._store_return(s, ret, raw, now) for ret, raw in
-                       zip(page.returns, page.raw, strict=True)]
+                ids = self._store_returns(s, page.returns, page.raw, now)
                 self._store_orders(s, orders, now)
                 record(s, LedgerEntry(now=now, cursors={source: page.next_cursor}))
                 self.replan(s, [i for i in ids if i], now)
             self._health(name, polled=True)
             seen += len(page.returns)
-            if not getattr(page, "has_more", False) or page.next_cursor in (None, cursor):
+            more = getattr(self.systems.platform, "has_more", None)
+            if page.next_cursor in (None, cursor) or more is None \
+                    or not more(page.next_cursor, self.now()):
                 break
         self.recheck_missing_orders()
         return seen
@@ -247,15 +288,22 @@ class Engine:
         return rid
 
     def _store_return(self, s: Session, ret: Return, raw: dict[str, Any], now: datetime) -> str:
-        row = s.get(ReturnRow, ret.return_id)
-        facts = encode(ret)
-        digest = fingerprint(ret)
-        if row is not None and row.facts_hash == digest:
-            return ret.return_id  # nothing new
-        label = (row.label if row else None) or _label_of(raw)
-        record(s, LedgerEntry(
-            now=now,
-            returns=[ReturnFacts(
+        return self._store_returns(s, [ret], [raw], now)[0]
+
+    def _store_returns(self, s: Session, rets: Sequence[Return], raws: Sequence[dict[str, Any]],
+                       now: datetime) -> list[str]:
+        """Record what the platform said about these returns, in one ledger write."""
+        known = {r.return_id: r for r in s.execute(select(ReturnRow).where(
+            ReturnRow.return_id.in_({r.return_id for r in rets}))).scalars()}
+        entry = LedgerEntry(now=now)
+        for ret, raw in zip(rets, raws, strict=True):
+            row = known.get(ret.return_id)
+            facts = encode(ret)
+            digest = fingerprint(ret)
+            if row is not None and row.facts_hash == digest:
+                continue  # nothing new
+            label = (row.label if row else None) or _label_of(raw)
+            entry.returns.append(ReturnFacts(
                 return_id=ret.return_id, platform=ret.platform, platform_id=ret.platform_id,
                 order_ref=ret.order_ref, requested_at=ret.requested_at,
                 state=row.state if row else State.REQUESTED.value,
@@ -270,11 +318,12 @@ class Engine:
                 graded_at=row.graded_at if row else None,
                 closed_at=row.closed_at if row else None,
                 order_first_sought_at=(row.order_first_sought_at if row else None) or now,
-                label=label)],
-            events=[EventDraft(
+                label=label))
+            entry.events.append(EventDraft(
                 f"{ret.platform}:{ret.platform_id}:{digest}", ret.return_id, now, ret.platform,
-                "observed", _describe_return(ret, row), {"raw": raw})]))
-        return ret.return_id
+                "observed", _describe_return(ret, row), {"raw": raw}))
+        record(s, entry)
+        return [r.return_id for r in rets]
 
     def _fetch_orders(self, refs: Iterable[str]) -> dict[str, Order | None]:
         out: dict[str, Order | None] = {}
@@ -293,13 +342,14 @@ class Engine:
 
     def _store_orders(self, s: Session, orders: dict[str, Order | None], now: datetime) -> None:
         name = self.systems.commerce_name
-        for ref, order in orders.items():
-            row = s.get(OrderSnapshotRow, (name, ref))
-            if order is None:
-                if row is None:
-                    continue
-                # An order that vanished is kept as last seen; the rules judge it by state.
-                continue
+        wanted = [ref for ref, order in orders.items() if order is not None]
+        # An order that vanished (None) is kept as last seen; the rules judge it by state.
+        known = {r.order_ref: r for r in s.execute(select(OrderSnapshotRow).where(
+            OrderSnapshotRow.commerce == name,
+            OrderSnapshotRow.order_ref.in_(wanted))).scalars()} if wanted else {}
+        for ref in wanted:
+            order = orders[ref]
+            row = known.get(ref)
             snap = encode(order)
             if row is None:
                 s.add(OrderSnapshotRow(commerce=name, order_ref=ref, order_id=order.order_id,
@@ -460,29 +510,27 @@ class Engine:
 
     # --- decide -------------------------------------------------------------------------------
     def facts_for(self, s: Session, row: ReturnRow) -> Facts:
+        return self._facts(row, PlanInputs.load(s, [row.return_id], self.systems.commerce_name))
+
+    def _facts(self, row: ReturnRow, inputs: PlanInputs) -> Facts:
         ret = return_with_gradings(row)
-        snap = s.get(OrderSnapshotRow, (self.systems.commerce_name, ret.order_ref))
-        order = decode(Order, snap.snapshot) if snap and snap.snapshot else None
-        actions = s.execute(select(ActionRow).where(ActionRow.return_id == row.return_id)).scalars()
+        order = inputs.order(ret.order_ref)
+        actions = inputs.actions.get(row.return_id, [])
         outcomes = {a.key: _outcome(a) for a in actions}
-        holds = list(s.execute(select(HoldRow).where(HoldRow.return_id == row.return_id)).scalars())
+        holds = inputs.holds.get(row.return_id, [])
         decisions = {h.key: HoldDecision(h.key, Verdict(h.decision), h.decided_by or "",
                                          h.note or "", h.decided_at)
                      for h in holds if h.decision in ("approved", "rejected")}
-        excs = list(s.execute(select(ExceptionRow).where(
-            ExceptionRow.return_id == row.return_id)).scalars())
+        excs = inputs.exceptions.get(row.return_id, [])
         # A refund carrying a Returnline key that no action of ours has is unexplained (drift).
         # Refunds made by hand carry no key: rule 3 judges those as "already refunded".
         ours = set(outcomes)
         unexplained = tuple(r for r in (order.refunds if order else ())
                             if r.idempotency_key and r.idempotency_key.startswith(
                                 f"rl:{row.return_id}:") and r.idempotency_key not in ours)
-        replacements = frozenset(a.external_id for a in
-                                 s.execute(select(ActionRow).where(
-                                     ActionRow.return_id == row.return_id,
-                                     ActionRow.kind == "exchange_order",
-                                     ActionRow.status == "succeeded")).scalars()
-                                 if a.external_id)
+        replacements = frozenset(a.external_id for a in actions
+                                 if a.kind == "exchange_order" and a.status == "succeeded"
+                                 and a.external_id)
         return Facts(
             ret=ret, order=order, order_first_sought_at=row.order_first_sought_at,
             outcomes=outcomes, hold_decisions=decisions,
@@ -496,20 +544,29 @@ class Engine:
             unexplained_refunds=unexplained, our_replacement_orders=replacements)
 
     def replan(self, s: Session, return_ids: Sequence[str], now: datetime) -> None:
+        """Plan the given returns again from what is stored and write the plans, a chunk of
+        returns per read of each table and per ledger write (not a round trip per row)."""
+        ids = list(dict.fromkeys(return_ids))
+        if not ids:
+            return
         mappings = self.mappings(s)
-        for rid in dict.fromkeys(return_ids):
-            row = s.get(ReturnRow, rid)
-            if row is None or not row.facts:
-                continue
-            facts = self.facts_for(s, row)
-            result = rules_plan.plan(facts, self.policy, mappings, now)
-            self._store_plan(s, row, facts, result, now)
+        for i in range(0, len(ids), REPLAN_CHUNK):
+            chunk = ids[i:i + REPLAN_CHUNK]
+            inputs = PlanInputs.load(s, chunk, self.systems.commerce_name)
+            entry = LedgerEntry(now=now)
+            for rid in chunk:
+                row = inputs.rows.get(rid)
+                if row is None or not row.facts:
+                    continue
+                facts = self._facts(row, inputs)
+                result = rules_plan.plan(facts, self.policy, mappings, now)
+                self._plan_into(entry, row, facts, result, now, inputs, mappings)
+            record(s, entry)
 
-    def _store_plan(self, s: Session, row: ReturnRow, facts: Facts, p: Any, now: datetime):
+    def _plan_into(self, entry: LedgerEntry, row: ReturnRow, facts: Facts, p: Any,
+                   now: datetime, inputs: PlanInputs, mappings: Mappings) -> None:
         rid = row.return_id
-        entry = LedgerEntry(now=now)
-        existing = {a.key: a for a in s.execute(
-            select(ActionRow).where(ActionRow.return_id == rid)).scalars()}
+        existing = {a.key: a for a in inputs.actions.get(rid, [])}
         for a in p.actions:
             system = self.systems.for_target(a.target)
             cur = existing.get(a.key)
@@ -534,11 +591,11 @@ class Engine:
             entry.holds_open.append(HoldDraft(h.key, rid, h.kind.value, h.why,
                                               h.amount.minor if h.amount else None,
                                               h.amount.currency if h.amount else None))
-        entry.holds_release = {c.key: c.why for c in p.holds_release}
+        entry.holds_release.update({c.key: c.why for c in p.holds_release})
         for x in p.exceptions_open:
             entry.exceptions_open.append(ExceptionDraft(x.key, rid, x.type.value, x.owner,
                                                         x.message, x.due_at))
-        entry.exceptions_close = {c.key: c.why for c in p.exceptions_close}
+        entry.exceptions_close.update({c.key: c.why for c in p.exceptions_close})
         for text in p.decisions:
             entry.events.append(EventDraft(f"{rid}:decision:{fingerprint(text)}", rid, now,
                                            "returnline", "decision", text))
@@ -546,8 +603,7 @@ class Engine:
             entry.events.append(EventDraft(
                 f"{rid}:state:{row.state}->{p.state.value}:{fingerprint(encode(facts.ret))[:8]}",
                 rid, now, "returnline", "state", f"State: {row.state} -> {p.state.value}"))
-        record(s, entry)
-        self._store_line_facts(s, facts)
+        self._store_line_facts(inputs.lines.get(rid, []), facts, mappings)
         if row.currency is None and facts.order is not None:
             row.currency = facts.order.currency
         row.state = p.state.value
@@ -557,21 +613,12 @@ class Engine:
         if p.state is State.CLOSED and row.closed_at is None:
             row.closed_at = now
         row.updated_at = now
-        s.add(row)
 
-    def next_wake(self) -> datetime | None:
-        if self._wake_cache is not None and self._wake_cache[0] == self.db.generation:
-            return self._wake_cache[1]
-        with self.db.reader() as s:
-            value = s.execute(select(func.min(ReturnRow.wake_at))).scalar()
-        self._wake_cache = (self.db.generation, value)
-        return value
-
-    def _store_line_facts(self, s: Session, facts: Facts) -> None:
+    @staticmethod
+    def _store_line_facts(line_rows: list[ReturnLineRow], facts: Facts,
+                          mappings: Mappings) -> None:
         """What people search and group by: each line's mapped reason, grade and disposition."""
-        mappings = self.mappings(s)
-        rows = {r.line_id: r for r in s.execute(select(ReturnLineRow).where(
-            ReturnLineRow.return_id == facts.ret.return_id)).scalars()}
+        rows = {r.line_id: r for r in line_rows}
         for line in facts.ret.lines:
             row = rows.get(line.line_id)
             if row is None:
@@ -582,7 +629,14 @@ class Engine:
                       mappings.disposition(condition).value if condition else None)
             if (row.reason_code, row.condition, row.disposition) != values:
                 row.reason_code, row.condition, row.disposition = values
-                s.add(row)
+
+    def next_wake(self) -> datetime | None:
+        if self._wake_cache is not None and self._wake_cache[0] == self.db.generation:
+            return self._wake_cache[1]
+        with self.db.reader() as s:
+            value = s.execute(select(func.min(ReturnRow.wake_at))).scalar()
+        self._wake_cache = (self.db.generation, value)
+        return value
 
     # --- sweeps -----------------------------------------------------------------------------------
     def sweep(self) -> int:
@@ -673,3 +727,20 @@ def _describe_return(ret: Return, previous: ReturnRow | None) -> str:
 
 def timedelta_seconds(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
+
+
+def known_return(db: Database):
+    """What Returnline last recorded of a platform return, so connectors fetch only changes."""
+    cache: dict[tuple[str, str], Return] = {}
+
+    def known(platform_id: str):
+        with db.reader() as s:
+            row = s.execute(select(ReturnRow.facts_hash, ReturnRow.facts).where(
+                ReturnRow.platform_id == platform_id)).first()
+        if row is None or not row.facts:
+            return None
+        key = (platform_id, row.facts_hash or "")
+        if key not in cache:
+            cache[key] = decode(Return, row.facts)
+        return cache[key]
+    return known

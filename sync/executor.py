@@ -500,6 +500,15 @@ class CommentHandler(Handler):
             ret = load_return(s, a.return_id)
         return connector.post_comment(a.key, ret, (a.payload or {}).get("text", ""))
 
+    def lookup(self, ex, connector, a):
+        # A comment carries its key; a second copy on the platform's timeline is a duplicate.
+        find = getattr(connector, "find_comment", None)
+        if find is None:
+            return None
+        with ex.rt.db.session() as s:
+            ret = load_return(s, a.return_id)
+        return find(ret, a.key) if ret is not None else None
+
 
 HANDLERS: dict[str, Handler] = {
     "refund": RefundHandler(),

@@ -26,7 +26,7 @@ from sync.operations import Operations, Operator
 from sync.sandbox.base import SimClock
 from sync.scenario import Scenario
 from sync.scheduler import SimScheduler
-from sync.wiring import World, build_world
+from sync.wiring import DRIVER_VERBS, World, build_world
 
 SETTLE_LIMIT = timedelta(hours=48)  # `sync` never runs the clock further than this
 
@@ -101,17 +101,14 @@ class Replay:
     def step(self, step: dict[str, Any]) -> None:
         verb = step["do"]
         w = self.world
-        if verb == "request_return":
-            self.labels[step["return"]] = w.request_return(step)
-            default_wh = self.scenario.warehouses[0]["id"] if self.scenario.warehouses else "wms"
-            w.remember_request(step, default_wh)
-        elif verb == "in_transit":
-            w.platform_sandbox.in_transit(step["return"])
-        elif verb == "receive":
-            w.platform_sandbox.receive(step["return"])
-            w.warehouse_arrived(step["return"], self.labels[step["return"]])
-        elif verb == "grade":
-            w.grade(step, self.labels[step["return"]])
+        if verb in DRIVER_VERBS:
+            w.drive(step, self.scenario)
+            if verb == "request_return":
+                self.labels[step["return"]] = w.platform_id_of(step["return"])
+            elif verb == "set_location":
+                with self.db.session() as s:
+                    set_location_active(s, step["location"], step["active"])
+                self.ops.mappings_changed()
         elif verb in ("approve", "reject"):
             rid = self.return_id(step["return"])
             with self.db.session() as s:
@@ -144,33 +141,11 @@ class Replay:
                 raise ReplayError("no open exception matches")
             for key in keys:
                 self.ops.resolve(self._operator(step), key, step.get("note") or "resolved in replay")
-        elif verb == "create_order":
-            order = step["order"]
-            if isinstance(order, str):  # a "late" order from the list reaches commerce now
-                order = next(o for o in self.scenario.orders if o["number"] == order)
-                w.publish_late_order(order)
-            else:
-                w.create_order(order)
         elif verb == "expect":
             problems = match_expected({k: step[k] for k in ("returns", "external") if k in step},
                                       self.result())
             if problems:
                 raise ReplayError("expectation not met: " + "; ".join(problems))
-        elif verb == "cancel_order":
-            w.commerce_sandbox.cancel_order(step["order"])
-        elif verb == "edit_order":
-            w.commerce_sandbox.edit_order(step["order"], lines=step["lines"])
-        elif verb == "manual_refund":
-            w.commerce_sandbox.manual_refund(step["order"], lines=step.get("lines") or [],
-                                             amount=step.get("amount"), note=step.get("note", ""))
-        elif verb == "set_location":
-            w.commerce_sandbox.set_location_active(step["location"], step["active"])
-            with self.db.session() as s:
-                set_location_active(s, step["location"], step["active"])
-            self.ops.mappings_changed()
-        elif verb == "fault":
-            w.sandbox_named(step["system"]).arm_fault(step["operation"], step["kind"],
-                                                      step.get("count", 1))
         elif verb == "advance":
             delta = timedelta(hours=step.get("hours", 0), minutes=step.get("minutes", 0),
                               seconds=step.get("seconds", 0))

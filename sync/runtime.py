@@ -16,7 +16,7 @@ from storage.config import Config, Paths, database_url
 from storage.credentials import CredentialError, CredentialStore
 from storage.db import Database
 from sync.clock import WallClock
-from sync.engine import Engine, Systems
+from sync.engine import Engine, Systems, known_return
 from sync.operations import Operations
 
 
@@ -52,8 +52,12 @@ def build_systems(config: Config, store: CredentialStore, clock: Any, db: Databa
     from sync.connectors.returngo import ReturnGOConnector
     from sync.connectors.shipbob import ShipBobFeed
     from sync.connectors.shopify import ShopifyConnector
-    from sync.wiring import known_return
 
+    if client is None and config.get("sandbox.endpoints"):
+        from sync.endpoints import EndpointTransport
+
+        client = httpx.Client(transport=EndpointTransport.from_file(
+            config.get("sandbox.endpoints")), timeout=30.0)
     http = client or httpx.Client(timeout=30.0)
     secret = store.require
     commerce_name = enabled(config, ("shopify", "commercetools"), "")
@@ -118,6 +122,25 @@ def build_systems(config: Config, store: CredentialStore, clock: Any, db: Databa
                    platform=platform, erp_name="erp" if erp else None, erp=erp, feeds=feeds)
 
 
+def open_database(config: Config, paths: Paths, db_url: str | None = None) -> Database:
+    """The configured database, migrated, with the config's master data written into it
+    (warehouses, reasons, bundles, dispositions), so every process plans with the same."""
+    from rules.mappings import MappingsError
+    from storage.config import ConfigError
+    from storage.master_data import from_config, seed_master_data
+
+    db = Database(db_url or database_url(config, paths))
+    data = from_config(config.data)
+    if data is not None:
+        try:
+            with db.session() as s:
+                seed_master_data(s, data, WallClock().now(), by="config")
+        except MappingsError as exc:
+            db.dispose()
+            raise ConfigError([f"{config.path}: master data: {exc}"]) from None
+    return db
+
+
 @dataclass
 class Runtime:
     db: Database
@@ -126,7 +149,7 @@ class Runtime:
 
 
 def runtime_from_config(config: Config, paths: Paths, *, db_url: str | None = None) -> Runtime:
-    db = Database(db_url or database_url(config, paths))
+    db = open_database(config, paths, db_url)
     systems = Systems(
         commerce_name=enabled(config, ("shopify", "commercetools"), "shopify"), commerce=None,
         platform_name=enabled(config, ("rebound", "returngo", "happy_returns"), "rebound"),

@@ -26,7 +26,7 @@ from sync.connectors.rebound import ReboundConnector
 from sync.connectors.returngo import ReturnGOConnector
 from sync.connectors.shipbob import ShipBobFeed
 from sync.connectors.shopify import ShopifyConnector
-from sync.engine import Engine, Systems
+from sync.engine import Engine, Systems, known_return
 from sync.sandbox.base import Sandbox, SandboxTransport, SimClock
 from sync.sandbox.commercetools import (
     DEFAULT_CLIENT_ID,
@@ -48,6 +48,11 @@ NS_ACCOUNT = "1234567_SB1"
 RETURNGO_SHOP = "returnline-demo.myshopify.com"
 HR_RETAILER = "returnline-demo"
 
+# Scenario steps that act on the sandboxes alone (no engine): the replay plays them in-process,
+# `returnline sandbox serve` plays them for a scenario posted to its control port.
+DRIVER_VERBS = frozenset({"request_return", "in_transit", "receive", "grade", "create_order",
+                          "cancel_order", "edit_order", "manual_refund", "set_location", "fault"})
+
 
 @dataclass
 class World:
@@ -59,9 +64,9 @@ class World:
     platform_sandbox: Any
     erp_sandbox: NetSuiteSandbox
     wms_sandbox: Any  # ShipBobSandbox or CsvWarehouse
-    transport: SandboxTransport
-    client: httpx.Client
-    systems: Systems
+    transport: SandboxTransport | None  # None when the sandboxes are served on sockets
+    client: httpx.Client | None
+    systems: Systems | None
     csv_folder: Path | None = None
     engine: Engine | None = None
     _tmp: Any = None
@@ -147,6 +152,66 @@ class World:
         return [li["id"] for li in self.commerce_sandbox.order_doc(number)["lineItems"]]
 
     # --- scenario verbs that touch several systems ---------------------------------------------------
+    def drive(self, step: dict[str, Any], scenario) -> None:
+        """Carry out one sandbox-side step (a verb in DRIVER_VERBS)."""
+        verb = step["do"]
+        if verb == "request_return":
+            self.request_return(step)
+            default_wh = scenario.warehouses[0]["id"] if scenario.warehouses else "wms"
+            self.remember_request(step, default_wh)
+        elif verb == "in_transit":
+            self.platform_sandbox.in_transit(step["return"])
+        elif verb == "receive":
+            self.platform_sandbox.receive(step["return"])
+            self.warehouse_arrived(step["return"], self.platform_id_of(step["return"]))
+        elif verb == "grade":
+            self.grade(step, self.platform_id_of(step["return"]))
+        elif verb == "create_order":
+            order = step["order"]
+            if isinstance(order, str):  # a "late" order from the list reaches commerce now
+                order = next(o for o in scenario.orders if o["number"] == order)
+                self.publish_late_order(order)
+            else:
+                self.create_order(order)
+        elif verb == "cancel_order":
+            self.commerce_sandbox.cancel_order(step["order"])
+        elif verb == "edit_order":
+            self.commerce_sandbox.edit_order(step["order"], lines=step["lines"])
+        elif verb == "manual_refund":
+            self.commerce_sandbox.manual_refund(step["order"], lines=step.get("lines") or [],
+                                                amount=step.get("amount"),
+                                                note=step.get("note", ""))
+        elif verb == "set_location":
+            self.commerce_sandbox.set_location_active(step["location"], step["active"])
+        elif verb == "fault":
+            self.sandbox_named(step["system"]).arm_fault(step["operation"], step["kind"],
+                                                         step.get("count", 1))
+        else:
+            raise ValueError(f"{verb!r} is not a sandbox step")
+
+    def platform_id_of(self, label: str) -> str:
+        if label not in self._seeded_rma:
+            raise KeyError(f"return {label!r} was never requested")
+        return self._seeded_rma[label]
+
+    def export_state(self) -> dict[str, Any]:
+        """What the world remembers between steps (labels, lines), for a served world."""
+        return {"seeded_rma": self._seeded_rma, "wms_created": sorted(self._wms_created),
+                "locations": self._locations, "warehouse_ids": self.warehouse_ids,
+                "bundles": self.bundles, "lines": self._return_lines,
+                "orders": self._order_of, "warehouses": self._warehouse_of}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._seeded_rma.update(state.get("seeded_rma", {}))
+        self._wms_created.update(state.get("wms_created", []))
+        self._locations.extend(x for x in state.get("locations", []) if x not in self._locations)
+        self.warehouse_ids.extend(x for x in state.get("warehouse_ids", [])
+                                  if x not in self.warehouse_ids)
+        self.bundles.update(state.get("bundles", {}))
+        self._return_lines.update(state.get("lines", {}))
+        self._order_of.update(state.get("orders", {}))
+        self._warehouse_of.update(state.get("warehouses", {}))
+
     def request_return(self, step: dict[str, Any]) -> str:
         lines = [{"sku": ln["sku"], "qty": ln.get("qty", 1), "reason": ln.get("reason", ""),
                   "resolution": ln.get("resolution", "refund"),
@@ -257,7 +322,8 @@ class World:
         return {name: len(sb.journal) for name, sb in sorted(self.sandboxes().items())}
 
     def close(self) -> None:
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -325,23 +391,3 @@ def _platform_connector(name: str, client: httpx.Client, clock: SimClock, db: Da
     return ReboundConnector(client, client_id="rb-client", client_secret="rb-client-secret",
                             legacy_login="returnline", legacy_api_key="rb-legacy-key",
                             clock=clock, known_return=known)
-
-
-def known_return(db: Database):
-    """What Returnline last recorded of a platform return, so connectors fetch only changes."""
-    from rules.model import Return
-    from storage.codec import decode
-
-    cache: dict[tuple[str, str], Return] = {}
-
-    def known(platform_id: str):
-        with db.reader() as s:
-            row = s.execute(select(ReturnRow.facts_hash, ReturnRow.facts).where(
-                ReturnRow.platform_id == platform_id)).first()
-        if row is None or not row.facts:
-            return None
-        key = (platform_id, row.facts_hash or "")
-        if key not in cache:
-            cache[key] = decode(Return, row.facts)
-        return cache[key]
-    return known

@@ -20,7 +20,7 @@ from storage.ledger import (
     get_cursor,
     record,
 )
-from storage.outbox import claim_actions, complete_action, fail_action
+from storage.outbox import claim_actions, complete_action, fail_action, release_dead_leases
 from storage.tables import ActionRow, ExceptionRow, HoldRow, ReturnRow, TimelineEventRow
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -113,6 +113,23 @@ def test_expired_lease_is_taken_again_with_outcome_unknown(database):
         assert claim_actions(s, "w2", NOW + timedelta(seconds=10)) == []
     with database.session() as s:
         [again] = claim_actions(s, "w2", NOW + timedelta(seconds=31))
+        assert again.key == action.key and again.outcome_unknown is True
+
+
+def test_a_restart_takes_over_the_dead_runs_leases_on_this_host_only(database):
+    with database.session() as s:
+        record(s, observation())
+        [action] = claim_actions(s, "ops-box:4242", NOW, lease=timedelta(minutes=2))
+    later = NOW + timedelta(seconds=5)
+    with database.session() as s:  # pid 4242 still runs: its lease stands
+        assert release_dead_leases(s, "ops-box", later, alive=lambda pid: True) == 0
+        assert release_dead_leases(s, "other-box", later, alive=lambda pid: False) == 0
+    with database.session() as s:
+        assert claim_actions(s, "ops-box:5000", later + timedelta(seconds=1)) == []
+    with database.session() as s:  # 4242 is gone: the restarted run takes the action now
+        assert release_dead_leases(s, "ops-box", later, alive=lambda pid: pid != 4242) == 1
+    with database.session() as s:
+        [again] = claim_actions(s, "ops-box:5000", later + timedelta(seconds=1))
         assert again.key == action.key and again.outcome_unknown is True
 
 
