@@ -167,6 +167,11 @@ class Replay:
                 nxt = s.execute(select(ActionRow.next_attempt_at).where(
                     ActionRow.status.in_(("ready", "failed", "in_flight"))).order_by(
                     ActionRow.next_attempt_at).limit(1)).scalar()
+            if self.scheduler.jobs["poll_returns"].last_result:
+                # The platform still had returns to hand over (a read budget per second, a
+                # page limit per round): poll again once its per-second budget is back.
+                soon = self.clock.now() + timedelta(seconds=1)
+                nxt = soon if nxt is None else min(nxt, soon)
             if nxt is None or nxt > deadline:
                 return
             if nxt > self.clock.now():

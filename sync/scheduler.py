@@ -37,6 +37,7 @@ class Job:
     next_run: datetime | None = None
     last_run: datetime | None = None
     last_error: str | None = None
+    last_result: Any = None  # what the last run returned (a poll: how many it recorded)
     runs: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -45,7 +46,7 @@ class Job:
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            self.run()
+            self.last_result = self.run()
             self.last_error = None
         except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, never fatal
             log.exception("job %s failed", self.name)

@@ -319,6 +319,16 @@ class SandboxTransport(httpx.BaseTransport):
         return httpx.Response(resp.status, headers=resp.headers, content=resp.body, request=request)
 
 
+async def read_body(receive) -> bytes:
+    """An ASGI request's whole body."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 def asgi_app(sandbox: Sandbox, timeout_seconds: float = 30.0):
     """Serve a sandbox on a real socket. A simulated timeout holds the connection open."""
     import anyio
@@ -334,12 +344,7 @@ def asgi_app(sandbox: Sandbox, timeout_seconds: float = 30.0):
                     return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         req = SandboxRequest(
             method=scope["method"].upper(),
             path=scope["path"],

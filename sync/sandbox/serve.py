@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from sync.clock import WallClock
-from sync.sandbox.base import FAULT_KINDS, Sandbox, asgi_app
+from sync.sandbox.base import FAULT_KINDS, Sandbox, asgi_app, read_body
 from sync.sandbox.commercetools import CommercetoolsSandbox
 from sync.sandbox.csv_warehouse import CsvWarehouse
 from sync.sandbox.happy_returns import HappyReturnsSandbox
@@ -252,12 +252,7 @@ def fleet_app(fleet: Fleet, name: str | None):
             if scope["type"] == "http":
                 await _reply(send, 404, {"error": "the control port serves /__sandbox__/ only"})
             return None
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         query = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=True)
         try:
             payload = json.loads(body) if body else None
