@@ -86,7 +86,7 @@ def plan(facts: Facts, policy: Policy, mappings: Mappings, now: datetime) -> Pla
     actions = [*shown, exchange.action, money.action, books.action, *stock.actions]
     out.actions = _unique([a for a in actions if a is not None])
     out.holds = _unique(money.holds)
-    out.actions_cancel = list(money.cancel)
+    out.actions_cancel = _unique([*money.cancel, *books.cancel])
     out.exceptions_open = _unique([*reasons.exceptions, *order.exceptions, *stock.exceptions,
                                    *failures, *sla, *drifts, *mismatches])
     out.decisions = _lines([*reasons.decisions, *order.decisions, *exchange.decisions,
