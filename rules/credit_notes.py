@@ -1,7 +1,8 @@
 """Rule 8: a credit note follows each refund, one per refund.
 
 It is planned together with the refund (or the platform approval that refunds) and waits for
-it (`depends_on`). It carries the return's id, the refund's key and, once known, the commerce
+it (`depends_on`); where the return has a return authorisation, only once that exists in the
+ERP, since the credit memo is transformed from it (rules.return_authorisations). It carries the return's id, the refund's key and, once known, the commerce
 refund's id, so reconciliation can match refund <-> credit note <-> stock per return. Its key
 (`rl:{return}:credit_note:1` for `refund:1`) lets a retry find the first instead of making a
 second. No refund, no credit note: nothing is booked for store credit, exchanges or a refund
@@ -25,6 +26,7 @@ from rules.money import Money, split_largest_remainder
 from rules.order_check import our_refund_on_order
 from rules.outputs import Closing, PlannedAction, action_key, failure_key
 from rules.refunds import MoneyStatus, MoneyVerdict
+from rules.return_authorisations import AuthorisationVerdict
 
 
 @dataclass
@@ -36,7 +38,8 @@ class CreditNoteVerdict:
     cancel: list[Closing] = field(default_factory=list)  # a planned note no longer wanted
 
 
-def plan_credit_note(facts: Facts, money: MoneyVerdict) -> CreditNoteVerdict:
+def plan_credit_note(facts: Facts, money: MoneyVerdict,
+                     authorisation: AuthorisationVerdict | None = None) -> CreditNoteVerdict:
     ret = facts.ret
     rid = ret.return_id
     if money.status not in (MoneyStatus.PLANNED, MoneyStatus.LANDED) or money.key is None:
@@ -53,6 +56,11 @@ def plan_credit_note(facts: Facts, money: MoneyVerdict) -> CreditNoteVerdict:
         if amount is not None and outcome is not None and outcome.status in (
                 ActionStatus.PENDING, ActionStatus.FAILED):
             verdict.cancel.append(Closing(key, f"{money.key} moved no money: nothing to book"))
+        return verdict
+    if authorisation is not None and not authorisation.ready and not facts.planned(key):
+        verdict.decisions.append(f"Credit note for {amount} waits for return authorisation "
+                                 f"{authorisation.key} in the ERP: the credit memo is transformed "
+                                 "from it (rule: one credit note per refund)")
         return verdict
     outcome = facts.outcome(money.key)
     on_order = our_refund_on_order(facts)

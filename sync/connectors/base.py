@@ -140,7 +140,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 # Requests are built by the engine from planned actions; every write carries `key`, the
 # action's deterministic idempotency key (e.g. "rl:R1:refund:1"), so a lookup can find it.
 
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
 from datetime import datetime  # noqa: E402
 from typing import Protocol  # noqa: E402
 
@@ -231,7 +231,9 @@ class ReturnsPlatformConnector(Protocol):
 class ErpConnector(Protocol):
     name: str
 
-    def create_return_authorisation(self, key: str, ret: Return, order: Order) -> Effect: ...
+    def create_return_authorisation(self, key: str, ret: Return, order: Order,
+                                    amounts: Mapping[str, Money] | None = None) -> Effect: ...
+    def find_return_authorisation(self, key: str) -> Effect | None: ...
     def create_credit_note(self, req: CreditNoteRequest) -> Effect: ...
     def find_credit_note(self, key: str) -> Effect | None: ...
     def list_credit_notes(self, since: datetime, until: datetime) -> list[dict[str, Any]]: ...

@@ -6,6 +6,7 @@ from dataclasses import replace
 from decimal import Decimal
 
 from rulekit import (
+    authorised,
     decide,
     facts,
     gbp,
@@ -33,7 +34,7 @@ def platform_return(*gradings, **kw):
 def test_platform_approval_instead_of_refund_only_after_grading():
     r = replace(platform_return(), status=PlatformStatus.RECEIVED)
     assert keys(run(facts(r)), ActionKind.APPROVE_PLATFORM_RETURN) == []
-    p = run(facts(platform_return(*graded(Condition.SELLABLE))))
+    p = run(authorised(facts(platform_return(*graded(Condition.SELLABLE)))))
     assert keys(p, ActionKind.REFUND) == []
     (approve,) = p.of_kind(ActionKind.APPROVE_PLATFORM_RETURN)
     assert approve.key == "rl:R1:approve_platform_return:1" and approve.target == "platform"
@@ -66,7 +67,8 @@ def test_exactly_one_approval_per_return_and_it_closes():
 
 
 def test_platform_saying_refunded_counts_as_landed():
-    f = replace(facts(platform_return(*graded(Condition.SELLABLE))), platform_refunded=True)
+    f = replace(authorised(facts(platform_return(*graded(Condition.SELLABLE)))),
+                platform_refunded=True)
     p = run(f)
     assert p.state is State.REFUNDED
     assert keys(p, ActionKind.CREDIT_NOTE) == ["rl:R1:credit_note:1"]
@@ -87,7 +89,7 @@ def test_platform_refunding_another_amount_is_a_mismatch_and_the_books_follow_th
     r = replace(ret(rline("1", gradings=graded(Condition.SELLABLE)),
                     rline("2", sku="TEE-L", gradings=graded(Condition.SELLABLE))),
                 money_mover=MoneyMover.PLATFORM, platform="happy_returns")
-    f = landed(facts(r, o), "25.00", planned="30.00")
+    f = landed(authorised(facts(r, o)), "25.00", planned="30.00")
     p = run(f)
     (exc,) = [x for x in p.exceptions_open if x.type is ExceptionType.AMOUNT_MISMATCH]
     assert exc.owner == "finance" and exc.message == (
@@ -101,7 +103,7 @@ def test_platform_refunding_another_amount_is_a_mismatch_and_the_books_follow_th
 
 
 def test_platform_refunding_the_planned_amount_opens_nothing():
-    f = landed(facts(platform_return(*graded(Condition.SELLABLE))), "20.00")
+    f = landed(authorised(facts(platform_return(*graded(Condition.SELLABLE)))), "20.00")
     p = run(f)
     assert not [x for x in p.exceptions_open if x.type is ExceptionType.AMOUNT_MISMATCH]
     (note,) = p.of_kind(ActionKind.CREDIT_NOTE)
@@ -111,7 +113,7 @@ def test_platform_refunding_the_planned_amount_opens_nothing():
 
 
 def test_platform_refunding_nothing_cancels_the_credit_note_not_sent_yet():
-    f = facts(platform_return(*graded(Condition.SELLABLE)))
+    f = authorised(facts(platform_return(*graded(Condition.SELLABLE))))
     note = "rl:R1:credit_note:1"
     f = replace(landed(f, "0.00"), outcomes={
         **landed(f, "0.00").outcomes, note: ActionOutcome(note, ActionStatus.PENDING)})
