@@ -63,6 +63,16 @@ class OutcomeUnknown(ConnectorError):
     """
 
 
+class WebhookRejected(ValueError):
+    """A webhook delivery that failed verification or cannot be understood: answer 4xx and
+    store nothing. A ValueError, not a ConnectorError: no call to another system failed, so
+    there is nothing to retry; `message` is what the sender is told."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class ConflictError(ConnectorError):
     """Optimistic-concurrency conflict (409): re-read, re-plan, re-apply; never blind-retry."""
 
@@ -144,8 +154,35 @@ from collections.abc import Mapping, Sequence  # noqa: E402
 from datetime import datetime  # noqa: E402
 from typing import Protocol  # noqa: E402
 
-from rules.model import Order, Return  # noqa: E402
+from rules.model import Condition, Grading, Order, Return  # noqa: E402
 from rules.money import Money  # noqa: E402
+
+
+@dataclass(frozen=True)
+class GradedLine:
+    """One warehouse verdict for (part of) one returned SKU, from any warehouse feed.
+
+    `source_ref` is stable for the same verdict read twice (same file row, same ShipBob
+    action), so recording is idempotent; `rma` is what matches it to a return.
+    """
+
+    rma: str
+    sku: str
+    qty: int
+    condition: Condition
+    warehouse: str
+    graded_at: datetime
+    source: str  # "shipbob", "csv:<file name>"
+    source_ref: str
+    order_ref: str | None = None
+    location: str | None = None
+    notes: str = ""
+    platform_return_id: str | None = None
+
+    def to_grading(self) -> Grading:
+        return Grading(condition=self.condition, qty=self.qty, warehouse=self.warehouse,
+                       graded_at=self.graded_at, location=self.location, notes=self.notes,
+                       source=self.source)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from sync.connectors.base import (
     PermanentError,
     RateLimited,
     ReturnsPage,
+    WebhookRejected,
 )
 from sync.connectors.platform_assumptions import (
     HAPPY_RETURNS_BASE,
@@ -60,7 +61,6 @@ from sync.connectors.platform_assumptions import (
 )
 from sync.connectors.platform_common import (
     LeakyBucket,
-    WebhookRejected,
     as_bool,
     body_hash,
     decode_cursor,

@@ -11,7 +11,13 @@ import pytest
 
 from rules.model import Condition, Grading, MoneyMover, PlatformStatus, Resolution
 from rules.money import Money
-from sync.connectors.base import OutcomeUnknown, PermanentError, RateLimited, TransientError
+from sync.connectors.base import (
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    WebhookRejected,
+)
 from sync.connectors.happy_returns import (
     HappyReturnsConnector,
     approval_plan,
@@ -21,7 +27,7 @@ from sync.connectors.happy_returns import (
     returns_from_webhook,
     verify_happy_returns_webhook,
 )
-from sync.connectors.platform_common import WebhookRejected, split_unit_suffix
+from sync.connectors.platform_common import split_unit_suffix
 from sync.sandbox.happy_returns import HappyReturnsSandbox
 from sync.signing import sign_hex
 
