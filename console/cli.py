@@ -561,6 +561,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for refund in ext["commerce"]["refunds"]:
         print(f"  refund       {refund['currency']} {refund['amount']:>10}  order {refund['order']}"
               f"  return {refund['return']}")
+    for ra in ext["erp"].get("return_authorisations", []):
+        print(f"  return auth  {ra['currency']} {ra['amount']:>10}  return {ra['return']}")
     for cn in ext["erp"]["credit_notes"]:
         print(f"  credit note  {cn['currency']} {cn['amount']:>10}  return {cn['return']}")
     for move in ext["commerce"]["stock"]:

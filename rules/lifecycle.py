@@ -41,6 +41,7 @@ class ExceptionType(StrEnum):
     MISSING_ITEM = "missing_item"
     SLA_BREACH = "sla_breach"
     DRIFT = "drift"
+    RETURN_AUTHORISATION_FAILED = "return_authorisation_failed"
 
 
 class Target(StrEnum):
@@ -62,10 +63,11 @@ class ActionKind(StrEnum):
     RESTOCK = "restock"
     QUARANTINE = "quarantine"
     EXCHANGE_ORDER = "exchange_order"
+    RETURN_AUTHORISATION = "return_authorisation"  # the ERP's record of a validated return
 
     @property
     def target(self) -> Target:
-        if self is ActionKind.CREDIT_NOTE:
+        if self in (ActionKind.CREDIT_NOTE, ActionKind.RETURN_AUTHORISATION):
             return Target.ERP
         if self is ActionKind.APPROVE_PLATFORM_RETURN:
             return Target.PLATFORM
@@ -93,6 +95,7 @@ _FAILURE: dict[ActionKind, ExceptionType] = {
     ActionKind.RESTOCK: ExceptionType.RESTOCK_FAILED,
     ActionKind.QUARANTINE: ExceptionType.RESTOCK_FAILED,
     ActionKind.EXCHANGE_ORDER: ExceptionType.EXCHANGE_FAILED,
+    ActionKind.RETURN_AUTHORISATION: ExceptionType.RETURN_AUTHORISATION_FAILED,
 }
 
 

@@ -5,7 +5,8 @@ It runs the ten rules in a fixed order and gathers what they say:
   3 order check   -> waiting / not found / not returnable / already refunded
   2 stock         -> restock / quarantine per grade, restock_failed, missing_item
   1,5,6 money     -> the one refund or platform approval, its amount, its holds
-  8 credit note   -> follows the refund
+  RA              -> the return authorisation in the ERP once the return is validated
+  8 credit note   -> follows the refund (and the return authorisation)
   7 exchange      -> the zero-value replacement order, at once
   visibility      -> return record and reason tags on the commerce order
   9 watch         -> SLA breach, drift, amount mismatch, failed actions
@@ -42,6 +43,11 @@ from rules.outputs import (
 from rules.policy import Policy
 from rules.reasons import map_reasons
 from rules.refunds import MoneyStatus, graded_at, plan_money, refund_lines
+from rules.return_authorisations import (
+    cancel_unsent,
+    needs_authorisation,
+    plan_return_authorisation,
+)
 from rules.stock import plan_stock
 from rules.visibility import plan_visibility, visibility_keys
 from rules.watch import amount_mismatch, drift, failed_actions, sla_breach
@@ -75,7 +81,8 @@ def plan(facts: Facts, policy: Policy, mappings: Mappings, now: datetime) -> Pla
     order = check_order(facts, policy, mappings, now, gates_pending=_gates_pending(facts, policy))
     stock = plan_stock(facts, policy, mappings)
     money = plan_money(facts, policy, mappings, order, reasons)
-    books = plan_credit_note(facts, money)
+    authorisation = plan_return_authorisation(facts, policy, order)
+    books = plan_credit_note(facts, money, authorisation)
     exchange = plan_exchange(facts, order)
     shown, shown_decisions = plan_visibility(facts, policy, order, reasons)
     failures, failure_decisions = failed_actions(facts, policy)
@@ -83,19 +90,22 @@ def plan(facts: Facts, policy: Policy, mappings: Mappings, now: datetime) -> Pla
     drifts, drift_decisions = drift(facts, policy, money, order.matches)
     mismatches, mismatch_decisions = amount_mismatch(facts, policy, money, books.key)
 
-    actions = [*shown, exchange.action, money.action, books.action, *stock.actions]
+    actions = [*shown, authorisation.action, exchange.action, money.action, books.action,
+               *stock.actions]
     out.actions = _unique([a for a in actions if a is not None])
     out.holds = _unique(money.holds)
-    out.actions_cancel = list(money.cancel)
+    out.actions_cancel = _unique([*money.cancel, *books.cancel])
     out.exceptions_open = _unique([*reasons.exceptions, *order.exceptions, *stock.exceptions,
                                    *failures, *sla, *drifts, *mismatches])
-    out.decisions = _lines([*reasons.decisions, *order.decisions, *exchange.decisions,
+    out.decisions = _lines([*reasons.decisions, *order.decisions, *authorisation.decisions,
+                            *exchange.decisions,
                             *money.decisions, *books.decisions, *shown_decisions,
                             *stock.decisions, *failure_decisions, *sla_decisions,
                             *drift_decisions, *mismatch_decisions])
     _closings(facts, out, money.status is MoneyStatus.LANDED)
 
-    settled = settlement(ret, money, books.settled, stock.settled, exchange.settled,
+    settled = settlement(ret, money, books.settled and authorisation.ready, stock.settled,
+                         exchange.settled,
                          len(out.exceptions_open) + len(out.holds))
     out.state = derive_state(ret, money, settled, order.status is OrderStatus.WAITING,
                              out.open_types())
@@ -120,6 +130,8 @@ def _gates_pending(facts: Facts, policy: Policy) -> bool:
         keys.append(action_key(rid, kind, 1))
     if any(ln.resolution is Resolution.EXCHANGE for ln in ret.lines):
         keys.append(action_key(rid, ActionKind.EXCHANGE_ORDER, 1))
+    if needs_authorisation(ret, policy):
+        keys.append(action_key(rid, ActionKind.RETURN_AUTHORISATION, 1))
     return any(not facts.planned(k) for k in keys)
 
 
@@ -141,6 +153,7 @@ def _ended(facts: Facts, out: Plan, state: State) -> Plan:
                             if rule_owned(ret.return_id, k)]
     out.holds_release = [Closing(k, why) for k in sorted(facts.open_holds)
                          if rule_owned(ret.return_id, k)]
+    out.actions_cancel = cancel_unsent(facts, why)
     return out
 
 

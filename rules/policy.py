@@ -35,6 +35,7 @@ DEFAULT_OWNERS: dict[ExceptionType, str] = {
     ExceptionType.MISSING_ITEM: "warehouse",
     ExceptionType.SLA_BREACH: "warehouse",
     ExceptionType.DRIFT: "finance",
+    ExceptionType.RETURN_AUTHORISATION_FAILED: "finance",  # the books wait on it
 }
 
 TEAMS = ("finance", "warehouse", "cx", "merchandising", "engineering")
@@ -56,6 +57,7 @@ class Policy:
     owners: Mapping[ExceptionType, str] = field(default_factory=lambda: dict(DEFAULT_OWNERS))
     create_return_record: bool = True  # make the return visible on the commerce order
     tag_orders: bool = True  # put the mapped reasons on the order for CX
+    return_authorisations: bool = True  # the ERP records validated returns (NetSuite feature)
 
     def owner(self, kind: ExceptionType) -> str:
         return self.owners.get(kind, DEFAULT_OWNERS[kind])
@@ -83,7 +85,7 @@ class Policy:
         if "approval_threshold" in data:
             changes["approval_threshold"] = _thresholds(data["approval_threshold"])
         for flag in ("hold_damaged", "hold_on_contradiction", "always_hold", "include_tax",
-                     "create_return_record", "tag_orders"):
+                     "create_return_record", "tag_orders", "return_authorisations"):
             if flag in data:
                 if not isinstance(data[flag], bool):
                     raise PolicyError(f"policy.{flag} must be true or false, got {data[flag]!r}")
@@ -106,7 +108,7 @@ class Policy:
 _KEYS = {
     "approval_threshold", "hold_damaged", "hold_on_contradiction", "always_hold", "include_tax",
     "order_wait", "order_wait_minutes", "sla_window", "sla_window_hours", "owners",
-    "create_return_record", "tag_orders",
+    "create_return_record", "tag_orders", "return_authorisations",
 }
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")

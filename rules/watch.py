@@ -89,7 +89,11 @@ def amount_mismatch(facts: Facts, policy: Policy, money: MoneyVerdict,
                     or (money.amount.total if money.amount else None))
         landed = money.landed_amount
         if expected is not None and landed is not None and expected != landed:
-            found["refund"] = f"{money.key} moved {landed} but {expected} was planned"
+            who = (f"the returns platform ({facts.ret.platform}) refunded {landed} on "
+                   f"approval {money.key}"
+                   if money.kind is ActionKind.APPROVE_PLATFORM_RETURN
+                   else f"refund {money.key} moved {landed}")
+            found["refund"] = f"{who} but {expected} was planned"
         note = facts.outcome(credit_note_key) if credit_note_key else None
         if (note is not None and note.status is ActionStatus.SUCCEEDED and note.amount
                 and landed is not None and note.amount != landed):

@@ -658,15 +658,19 @@ class Engine:
 def _outcome(a: ActionRow) -> ActionOutcome:
     """The money an action moved is what the system reported (the connector may re-price a
     refund against the order as it is at that moment), else what was planned."""
-    amount = None
+    amount = planned = None
     payload = a.payload or {}
     if a.kind in ("refund", "approve_platform_return"):
+        planned = payload.get("amount")
+        planned = _payload_money(planned) if isinstance(planned, dict) else None
         reported = (a.result or {}).get("amount") if a.status == "succeeded" else None
-        source = reported if isinstance(reported, dict) else payload.get("amount")
-        if isinstance(source, dict):
-            amount = _payload_money(source)
+        amount = _payload_money(reported) if isinstance(reported, dict) else planned
+    elif a.kind == "credit_note" and a.status == "succeeded":
+        booked = a.result or {}  # the ERP's own total, so a memo that differs is seen
+        if isinstance(booked.get("amount"), str) and booked.get("currency"):
+            amount = Money.parse(booked["amount"], booked["currency"])
     return ActionOutcome(a.key, _STATUS.get(a.status, ActionStatus.PENDING), a.external_id,
-                         amount, a.last_error or "")
+                         amount=amount, planned_amount=planned, error=a.last_error or "")
 
 
 def _payload_money(d: dict[str, Any]) -> Money:

@@ -17,10 +17,11 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from rules.money import Money
@@ -59,6 +60,7 @@ FAILURE_EXCEPTION = {
     "restock": "restock_failed",
     "quarantine": "restock_failed",
     "exchange_order": "exchange_failed",
+    "return_authorisation": "return_authorisation_failed",
 }
 
 
@@ -399,10 +401,15 @@ def load_return(s: Session, return_id: str):
     return return_with_gradings(row) if row and row.facts else None
 
 
-def load_order(s: Session, commerce: str, order_ref: str):
+def load_order(s: Session, commerce: str | None, order_ref: str):
+    """The order as last seen in `commerce` (None: in whichever commerce system has it)."""
     from rules.model import Order
 
-    row = s.get(OrderSnapshotRow, (commerce, order_ref))
+    if commerce is None:
+        row = s.execute(select(OrderSnapshotRow).where(OrderSnapshotRow.order_ref == order_ref)
+                        .order_by(OrderSnapshotRow.seen_at.desc())).scalars().first()
+    else:
+        row = s.get(OrderSnapshotRow, (commerce, order_ref))
     return decode(Order, row.snapshot) if row and row.snapshot else None
 
 
@@ -469,6 +476,28 @@ class ReturnRecordHandler(Handler):
         return connector.create_return_record(a.key, ret, order)
 
 
+class ReturnAuthorisationHandler(Handler):
+    """The ERP's record of a validated return, for the lines and values the rules planned.
+    Its external id is the action key, so a lost answer is looked up before any resend."""
+
+    def call(self, ex, connector, a):
+        p = a.payload or {}
+        with ex.rt.db.session() as s:
+            ret = load_return(s, a.return_id)
+            order = load_order(s, None, p["order_ref"])
+        if ret is None or order is None:
+            raise TransientError("return or order not recorded yet")
+        amounts = {line["line_id"]: _money(line["amount"]) for line in p.get("lines", [])}
+        ret = replace(ret, lines=tuple(ln for ln in ret.lines if ln.line_id in amounts))
+        if not ret.lines:
+            raise PermanentError(f"return {a.return_id} no longer has the lines "
+                                 f"{sorted(amounts)} to authorise")
+        return connector.create_return_authorisation(a.key, ret, order, amounts=amounts)
+
+    def lookup(self, ex, connector, a):
+        return connector.find_return_authorisation(a.key)
+
+
 class TagHandler(Handler):
     def call(self, ex, connector, a):
         p = a.payload or {}
@@ -515,6 +544,7 @@ HANDLERS: dict[str, Handler] = {
     "credit_note": CreditNoteHandler(),
     "exchange_order": ExchangeHandler(),
     "create_return_record": ReturnRecordHandler(),
+    "return_authorisation": ReturnAuthorisationHandler(),
     "tag_order": TagHandler(),
     "approve_platform_return": ApproveHandler(),
     "comment": CommentHandler(),

@@ -200,7 +200,8 @@ class Replay:
                     "holds": [{"kind": h.kind, "open": h.decision is None,
                                **({"decision": h.decision} if h.decision else {})} for h in holds],
                     "exceptions": [{"type": x.type, "owner": x.owner,
-                                    "open": x.resolved_at is None} for x in excs],
+                                    "open": x.resolved_at is None, "message": x.message}
+                                   for x in excs],
                     "timeline": len(events),
                 }
         for label in self.labels:

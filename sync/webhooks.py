@@ -24,7 +24,6 @@ from storage.db import Database
 from storage.tables import WebhookEventRow
 from sync.connectors import shipbob
 from sync.connectors.happy_returns import returns_from_webhook, verify_happy_returns_webhook
-from sync.connectors.platform_common import WebhookRejected
 from sync.connectors.rebound import parse_push, verify_rebound_webhook
 from sync.connectors.returngo import verify_returngo_webhook
 from sync.connectors.shopify.webhooks import verify_webhook as verify_shopify
@@ -56,7 +55,7 @@ def verifiers(secrets: Mapping[str, str], *, rebound_mode: str = "hmac",
         def check(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
             try:
                 key, _resource, event = fn(headers, body)
-            except (WebhookRejected, shipbob.WebhookRejected, ValueError) as exc:
+            except ValueError as exc:  # WebhookRejected, or a body that is not JSON
                 raise Rejected(str(exc)) from None
             return key, event
         return check
@@ -81,7 +80,7 @@ def verifiers(secrets: Mapping[str, str], *, rebound_mode: str = "hmac",
             try:
                 shipbob.verify_webhook(secrets["shipbob"], headers, body,
                                        now() if now else datetime.now(UTC))
-            except (shipbob.WebhookRejected, ValueError) as exc:
+            except ValueError as exc:  # WebhookRejected included
                 raise Rejected(str(exc)) from None
             lower = {k.lower(): v for k, v in headers.items()}
             return f"shipbob:{lower['webhook-id']}", \

@@ -313,7 +313,10 @@ class World:
             },
             "erp": {"credit_notes": [
                 {k: v for k, v in cn.items() if k in ("return", "amount", "currency")}
-                for cn in relabel(erp.get("credit_notes", []))]},
+                for cn in relabel(erp.get("credit_notes", []))],
+                "return_authorisations": [
+                {k: v for k, v in ra.items() if k in ("return", "amount", "currency")}
+                for ra in relabel(erp.get("return_authorisations", []))]},
             "platform": {k: relabel(v) if isinstance(v, list) else v
                          for k, v in platform.items()},
         }

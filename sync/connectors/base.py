@@ -63,6 +63,16 @@ class OutcomeUnknown(ConnectorError):
     """
 
 
+class WebhookRejected(ValueError):
+    """A webhook delivery that failed verification or cannot be understood: answer 4xx and
+    store nothing. A ValueError, not a ConnectorError: no call to another system failed, so
+    there is nothing to retry; `message` is what the sender is told."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class ConflictError(ConnectorError):
     """Optimistic-concurrency conflict (409): re-read, re-plan, re-apply; never blind-retry."""
 
@@ -140,12 +150,39 @@ def _retry_after(response: httpx.Response) -> float | None:
 # Requests are built by the engine from planned actions; every write carries `key`, the
 # action's deterministic idempotency key (e.g. "rl:R1:refund:1"), so a lookup can find it.
 
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
 from datetime import datetime  # noqa: E402
 from typing import Protocol  # noqa: E402
 
-from rules.model import Order, Return  # noqa: E402
+from rules.model import Condition, Grading, Order, Return  # noqa: E402
 from rules.money import Money  # noqa: E402
+
+
+@dataclass(frozen=True)
+class GradedLine:
+    """One warehouse verdict for (part of) one returned SKU, from any warehouse feed.
+
+    `source_ref` is stable for the same verdict read twice (same file row, same ShipBob
+    action), so recording is idempotent; `rma` is what matches it to a return.
+    """
+
+    rma: str
+    sku: str
+    qty: int
+    condition: Condition
+    warehouse: str
+    graded_at: datetime
+    source: str  # "shipbob", "csv:<file name>"
+    source_ref: str
+    order_ref: str | None = None
+    location: str | None = None
+    notes: str = ""
+    platform_return_id: str | None = None
+
+    def to_grading(self) -> Grading:
+        return Grading(condition=self.condition, qty=self.qty, warehouse=self.warehouse,
+                       graded_at=self.graded_at, location=self.location, notes=self.notes,
+                       source=self.source)
 
 
 @dataclass(frozen=True)
@@ -231,7 +268,9 @@ class ReturnsPlatformConnector(Protocol):
 class ErpConnector(Protocol):
     name: str
 
-    def create_return_authorisation(self, key: str, ret: Return, order: Order) -> Effect: ...
+    def create_return_authorisation(self, key: str, ret: Return, order: Order,
+                                    amounts: Mapping[str, Money] | None = None) -> Effect: ...
+    def find_return_authorisation(self, key: str) -> Effect | None: ...
     def create_credit_note(self, req: CreditNoteRequest) -> Effect: ...
     def find_credit_note(self, key: str) -> Effect | None: ...
     def list_credit_notes(self, since: datetime, until: datetime) -> list[dict[str, Any]]: ...

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rules.model import Condition, Grading
+from rules.model import Condition
+from sync.connectors.base import GradedLine
 
 FIELDS = ("rma", "order", "sku", "quantity", "condition", "received_at", "location", "unit")
 REQUIRED = ("rma", "sku", "quantity", "condition")
@@ -61,33 +62,6 @@ DEFAULT_CONDITIONS: dict[str, Condition] = {
     **{v: Condition.WRONG_ITEM for v in ("wrong item", "wrong", "incorrect item",
                                          "wrong product", "not our item")},
 }
-
-
-@dataclass(frozen=True)
-class GradedLine:
-    """One warehouse verdict for (part of) one returned SKU, from any warehouse feed.
-
-    `source_ref` is stable for the same verdict read twice (same file row, same ShipBob
-    action), so recording is idempotent; `rma` is what matches it to a return.
-    """
-
-    rma: str
-    sku: str
-    qty: int
-    condition: Condition
-    warehouse: str
-    graded_at: datetime
-    source: str  # "shipbob", "csv:<file name>"
-    source_ref: str
-    order_ref: str | None = None
-    location: str | None = None
-    notes: str = ""
-    platform_return_id: str | None = None
-
-    def to_grading(self) -> Grading:
-        return Grading(condition=self.condition, qty=self.qty, warehouse=self.warehouse,
-                       graded_at=self.graded_at, location=self.location, notes=self.notes,
-                       source=self.source)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -33,6 +34,7 @@ from rules.model import (
     Return,
     ReturnLine,
 )
+from rules.money import Money, MoneyError
 from sync.connectors.base import (
     CallRecord,
     ConflictError,
@@ -41,6 +43,7 @@ from sync.connectors.base import (
     PermanentError,
     RateLimited,
     ReturnsPage,
+    WebhookRejected,
 )
 from sync.connectors.platform_assumptions import (
     HAPPY_RETURNS_BASE,
@@ -51,12 +54,13 @@ from sync.connectors.platform_assumptions import (
     HR_EXCHANGE_SKU_FIELD,
     HR_EXPIRED,
     HR_OUTBOUND_FIELD,
+    HR_REFUND_AMOUNT_FIELD,
+    HR_REFUND_CURRENCY_FIELD,
     HR_REFUND_TYPES,
     HR_RETURN_STATUS_FIELD,
 )
 from sync.connectors.platform_common import (
     LeakyBucket,
-    WebhookRejected,
     as_bool,
     body_hash,
     decode_cursor,
@@ -163,6 +167,35 @@ def approval_plan(ret: Return) -> list[dict[str, Any]]:
             plan.append({"happyReturnsItemID": unit_id, "approve": approve,
                          "condition": hr_condition})
     return plan
+
+
+def _units_of(body: Any) -> dict[str, Mapping[str, Any]]:
+    """The approve answer's `returning[]` by unit id ({} when it says nothing usable)."""
+    rows = body.get("returning") if isinstance(body, dict) else None
+    return {str(u.get("happyReturnsItemID")): u for u in rows or [] if isinstance(u, dict)}
+
+
+def refunded_amount(plan: list[dict[str, Any]],
+                    units: Mapping[str, Mapping[str, Any]]) -> Money | None:
+    """What Happy Returns refunded for the approved units of `plan` (None: it did not say).
+
+    Units approved with `approve: false` (missing, wrong item) move no money."""
+    total: Money | None = None
+    for p in plan:
+        if not p["approve"]:
+            continue
+        unit = units.get(p["happyReturnsItemID"]) or {}
+        raw, currency = unit.get(HR_REFUND_AMOUNT_FIELD), unit.get(HR_REFUND_CURRENCY_FIELD)
+        if raw in (None, "") or not currency:
+            return None
+        try:
+            amount = Money.parse(Decimal(str(raw)), str(currency))
+        except (InvalidOperation, MoneyError):
+            return None
+        if total is not None and total.currency != amount.currency:
+            return None
+        total = amount if total is None else total + amount
+    return total
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -359,6 +392,9 @@ class HappyReturnsConnector:
 
     # -- the irreversible approve --
     def approve(self, key: str, ret: Return) -> Effect:
+        """Approve the graded units once; the Effect says what Happy Returns refunded
+        (`data["amount"]`, at the prices Happy Returns holds), so the rules can compare it
+        with what they planned."""
         plan = approval_plan(ret)
         if not plan:
             raise PermanentError("Happy Returns approve: no graded unit; approval (and its refund) "
@@ -366,9 +402,9 @@ class HappyReturnsConnector:
         code = ret.rma or ret.platform_id.partition(":")[0]
         now = self._now()
         try:
-            self._call("POST", f"/rma/{code}/approve", now, write=True,
-                       what=f"Happy Returns approve {code}", json={"returning": plan})
-            return self._effect(code, key, plan, "approved")
+            _, body = self._call("POST", f"/rma/{code}/approve", now, write=True,
+                                 what=f"Happy Returns approve {code}", json={"returning": plan})
+            return self._effect(code, key, plan, "approved", _units_of(body))
         except ConflictError:
             pass
         # 409: final, or a unit was decided already (an earlier approve that we lost track of).
@@ -376,20 +412,26 @@ class HappyReturnsConnector:
         remaining = [p for p in plan if not (units.get(p["happyReturnsItemID"]) or {})
                      .get("approvedDate")]
         if not remaining:
-            return self._effect(code, key, plan, "already approved", already=True)
+            return self._effect(code, key, plan, "already approved", units, already=True)
         if any(u.get(HR_RETURN_STATUS_FIELD) == HR_EXPIRED for u in units.values()):
             raise PermanentError(f"Happy Returns approve {code}: the return expired; "
                                  f"{len(remaining)} unit(s) can no longer be approved")
-        self._call("POST", f"/rma/{code}/approve", now, write=True,
-                   what=f"Happy Returns approve {code}", json={"returning": remaining})
-        return self._effect(code, key, plan, f"approved {len(remaining)} remaining unit(s)")
+        _, body = self._call("POST", f"/rma/{code}/approve", now, write=True,
+                             what=f"Happy Returns approve {code}", json={"returning": remaining})
+        return self._effect(code, key, plan, f"approved {len(remaining)} remaining unit(s)",
+                            {**units, **_units_of(body)})
 
     @staticmethod
     def _effect(code: str, key: str, plan: list[dict[str, Any]], what: str,
-                already: bool = False) -> Effect:
+                units: Mapping[str, Mapping[str, Any]], already: bool = False) -> Effect:
+        refunded = refunded_amount(plan, units)
+        data: dict[str, Any] = {"key": key, "units": plan, "already": already}
+        said = ""
+        if refunded is not None:
+            data["amount"] = refunded.to_json()  # what the engine reads as the money moved
+            said = f"; Happy Returns refunded {refunded}"
         return Effect(external_id=code, summary=f"Happy Returns {code}: {what} "
-                      f"({len(plan)} unit(s))", data={"key": key, "units": plan,
-                                                      "already": already})
+                      f"({len(plan)} unit(s)){said}", data=data)
 
     def find_approval(self, ret: Return) -> Effect | None:
         """An earlier approve landed when every graded unit shows an approval."""
@@ -399,7 +441,7 @@ class HappyReturnsConnector:
         code = ret.rma or ret.platform_id.partition(":")[0]
         units = {str(u.get("happyReturnsItemID")): u for u in self.lookup_units(code)}
         if all((units.get(p["happyReturnsItemID"]) or {}).get("approvedDate") for p in plan):
-            return self._effect(code, "", plan, "already approved", already=True)
+            return self._effect(code, "", plan, "already approved", units, already=True)
         return None
 
     def post_comment(self, key: str, ret: Return, text: str) -> Effect:

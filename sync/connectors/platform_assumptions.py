@@ -106,8 +106,15 @@ HR_REFUND_TYPES: dict[str, Resolution] = {
 # "tracking", "carrier", "itemCount"}]}; GET /outbound-shipment/{id} answers
 # {"id", "items": [...legacy ASN items...], "nextPageAfter": "<item id>"}.
 # ASSUMED: approve answers 200 {"happyReturnsRMAID", "returning": [{"happyReturnsItemID",
-# "approved", "condition"}]}; 409 {"ErrorMessage": ...} when the return is final or a unit in the
-# request was already decided; 400 for an unknown unit or condition.
+# "approved", "condition", "refundAmount", "refundCurrency"}]}; 409 {"ErrorMessage": ...} when
+# the return is final or a unit in the request was already decided; 400 for an unknown unit or
+# condition.
+# ASSUMED: what Happy Returns refunded, per unit, at the price it holds (the dashboard shows a
+# "Refund Status"; the field names were not retrieved): `refundAmount` (decimal string, "0" for a
+# unit approved with approve=false) and `refundCurrency` (ISO code), on the approve answer's
+# `returning[]` and on every decided unit of a POST /return lookup. Absent -> not known.
+HR_REFUND_AMOUNT_FIELD = "refundAmount"
+HR_REFUND_CURRENCY_FIELD = "refundCurrency"
 
 # Canonical condition -> (Happy Returns condition, approve flag). ASSUMED: `approve: false` for
 # units that are missing or the wrong item, so Happy Returns refunds only what came back.

@@ -27,13 +27,10 @@ from sync.connectors.base import (
     PermanentError,
     RateLimited,
     TransientError,
+    WebhookRejected,  # noqa: F401 - its home is sync.connectors.base; still importable here
     body_of,
     classify_http_failure,
 )
-
-
-class WebhookRejected(ValueError):
-    """A webhook delivery that failed verification or cannot be understood (answer 4xx)."""
 
 
 # --- time ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from sync.connectors.base import (
     RateLimited,
     ReturnsPage,
     TransientError,
+    WebhookRejected,
 )
 from sync.connectors.platform_assumptions import (
     REBOUND_CONDITIONS,
@@ -51,7 +52,6 @@ from sync.connectors.platform_assumptions import (
     REBOUND_WISHES,
 )
 from sync.connectors.platform_common import (
-    WebhookRejected,
     WindowLimiter,
     as_int,
     body_hash,

@@ -41,6 +41,7 @@ from sync.connectors.base import (
     PermanentError,
     RateLimited,
     ReturnsPage,
+    WebhookRejected,
 )
 from sync.connectors.platform_assumptions import (
     RETURNGO_BASE,
@@ -55,7 +56,6 @@ from sync.connectors.platform_assumptions import (
     RETURNGO_WEBHOOK_TIME_FIELD,
 )
 from sync.connectors.platform_common import (
-    WebhookRejected,
     as_bool,
     body_hash,
     decode_cursor,

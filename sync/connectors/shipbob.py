@@ -30,12 +30,12 @@ import httpx
 from rules.model import Condition
 from sync.connectors.base import (
     CallRecord,
-    ConnectorError,
+    GradedLine,
     TransientError,
+    WebhookRejected,
     body_of,
     classify_http_failure,
 )
-from sync.connectors.csv_grading import GradedLine
 
 API_VERSION = "2026-01"
 PRODUCTION = "https://api.shipbob.com"
@@ -64,8 +64,6 @@ class GradingPage(NamedTuple):
     next_cursor: str
 
 
-class WebhookRejected(ConnectorError):
-    """Signature missing, wrong or too old: answer 401 and store nothing."""
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,15 @@ def test_credit_memo_total_equals_refund_to_the_minor_unit(erp, netsuite, curren
                                                             total):
     order = make_order("1001", currency, [("TEE-M", 2, lines[0][2]), ("MUG", 3, "1")])
     ret = make_return("R1", order, [("TEE-M", 1)])
-    erp.create_return_authorisation("rl:R1:return_authorisation:1", ret, order)
+    ra = erp.create_return_authorisation("rl:R1:return_authorisation:1", ret, order)
     req = credit_request("rl:R1:credit_note:1", "R1", lines, currency)
     effect = erp.create_credit_note(req)
 
     view = netsuite.external_view()["credit_notes"]
     assert view == [{"return": "R1", "amount": total, "currency": currency,
                      "external_id": "rl--R1--credit_note--1",
-                     "refund": "gid://shopify/Refund/R1"}]
+                     "refund": "gid://shopify/Refund/R1",
+                     "return_authorisation": ra.external_id}]
     assert Money.parse(view[0]["amount"], currency) == req.amount
     assert effect.data["via"] == "transform" and effect.external_id
     # the wire carried exact JSON numbers, never a float's rounding
@@ -112,6 +113,27 @@ def test_retry_after_timeout_after_commit_leaves_one_credit_memo(erp, netsuite):
     again = erp.create_credit_note(req)
     assert again.external_id == found.external_id and again.data["already_existed"]
     assert [c["amount"] for c in netsuite.external_view()["credit_notes"]] == ["20.00"]
+
+
+def test_return_authorisation_found_by_external_id_and_valued_as_planned(erp, netsuite):
+    key = "rl:R3:return_authorisation:1"
+    assert erp.find_return_authorisation(key) is None
+    order = make_order("1003", "GBP", [("TEE-M", 3, "20.00")])
+    ret = make_return("R3", order, [("TEE-M", 3)])
+    netsuite.arm_fault("return_authorisation", "timeout_after_commit")
+    with pytest.raises(OutcomeUnknown):  # the values the rules planned (an edited price)
+        erp.create_return_authorisation(key, ret, order, amounts={"R3-1": Money(5000, "GBP")})
+    found = erp.find_return_authorisation(key)  # what the executor does before a resend
+    (ra,) = netsuite.return_authorisations()
+    assert found is not None and found.external_id == ra["id"] and ra["amount"] == "50.00"
+    assert found.data["amount"] == "50.00" and found.data["return"] == "R3"
+    assert found.summary.startswith(f"Return authorisation RMA{ra['id']} found in ERP")
+    (line,) = netsuite.dump_state()["records"]["returnAuthorization"][ra["id"]]["item"]["items"]
+    assert (line["quantity"], Decimal(str(line["rate"]))) == (3, Decimal("16.66666667"))
+    effect = erp.create_return_authorisation(key, ret, order)  # a resend: same record
+    assert effect.external_id == ra["id"] and len(netsuite.return_authorisations()) == 1
+    assert effect.summary == (f"Return authorisation {ra['id']} created in ERP (NetSuite) for "
+                              "return R3: GBP 60.00")
 
 
 def test_upsert_path_without_return_authorisation_is_idempotent(erp, netsuite):

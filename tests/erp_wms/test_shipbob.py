@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from rules.model import Condition
-from sync.connectors.base import AuthError, TransientError
-from sync.connectors.shipbob import ShipBobFeed, WebhookRejected
+from sync.connectors.base import AuthError, TransientError, WebhookRejected
+from sync.connectors.shipbob import ShipBobFeed
 from sync.sandbox.base import SandboxTransport
 from sync.sandbox.shipbob import DEMO_CHANNEL, DEMO_TOKEN, DEMO_WEBHOOK_SECRET, ShipBobSandbox
 

@@ -10,16 +10,24 @@ from datetime import timedelta
 import pytest
 
 from rules.model import Condition, Grading, MoneyMover, PlatformStatus, Resolution
-from sync.connectors.base import OutcomeUnknown, PermanentError, RateLimited, TransientError
+from rules.money import Money
+from sync.connectors.base import (
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    WebhookRejected,
+)
 from sync.connectors.happy_returns import (
     HappyReturnsConnector,
     approval_plan,
     happy_returns_limiter,
     parse_units,
+    refunded_amount,
     returns_from_webhook,
     verify_happy_returns_webhook,
 )
-from sync.connectors.platform_common import WebhookRejected, split_unit_suffix
+from sync.connectors.platform_common import split_unit_suffix
 from sync.sandbox.happy_returns import HappyReturnsSandbox
 from sync.signing import sign_hex
 
@@ -268,3 +276,28 @@ def test_sandbox_state_round_trips_and_journal_masks_key(clock):
     assert other.dump_state() == state
     assert KEY not in json.dumps(sb.journal)
     assert sb.journal[0]["headers"]["x-hr-apikey"] == "***"
+
+
+def test_approve_reports_what_happy_returns_refunded(clock):
+    sb = seeded(clock)
+    c, ret = _received_return(sb, clock)
+    ret = graded(ret, Condition.SELLABLE, Condition.MISSING)
+    money = {"amount": "20.00", "currency": "GBP"}  # the missing unit moves no money
+    assert c.approve("rl:R1:approve:1", ret).data["amount"] == money
+    assert sb.external_view()["refunds"][0]["amount"] == "20.00"
+    clock.advance(timedelta(seconds=10))
+    assert c.find_approval(ret).data["amount"] == money  # read back from the lookup
+    clock.advance(timedelta(seconds=10))
+    again = c.approve("rl:R1:approve:1", ret)  # 409 -> looked up
+    assert again.data["already"] and again.data["amount"] == money
+    assert "Happy Returns refunded GBP 20.00" in again.summary
+
+
+def test_refunded_amount_unknown_when_happy_returns_does_not_say():
+    plan = [{"happyReturnsItemID": "a", "approve": True, "condition": "sellable"},
+            {"happyReturnsItemID": "b", "approve": False, "condition": "missing"}]
+    said = {"a": {"refundAmount": "15.0", "refundCurrency": "GBP"}}
+    assert refunded_amount(plan, said) == Money(1500, "GBP")  # "15.0": a number as text
+    assert refunded_amount(plan, {"a": {"refundAmount": None}}) is None
+    assert refunded_amount(plan, {"a": {"refundAmount": "x", "refundCurrency": "GBP"}}) is None
+    assert refunded_amount(plan, {}) is None

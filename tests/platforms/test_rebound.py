@@ -9,8 +9,7 @@ from datetime import timedelta
 import pytest
 
 from rules.model import Condition, MoneyMover, PlatformStatus
-from sync.connectors.base import AuthError
-from sync.connectors.platform_common import WebhookRejected
+from sync.connectors.base import AuthError, WebhookRejected
 from sync.connectors.rebound import (
     ReboundConnector,
     parse_push,

@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rules.model import Condition, MoneyMover, PlatformStatus, Resolution
-from sync.connectors.base import PermanentError, RateLimited, TransientError
-from sync.connectors.platform_common import WebhookRejected
+from sync.connectors.base import PermanentError, RateLimited, TransientError, WebhookRejected
 from sync.connectors.returngo import (
     ReturnGOBudget,
     ReturnGOConnector,

@@ -157,6 +157,13 @@ def manual_refund(o: Order, sku_ref: str = "OL1", qty: int = 1, amount: str = "2
     return replace(o, refunds=(*o.refunds, refund))
 
 
+def authorised(f: Facts) -> Facts:
+    """The return's return authorisation already exists in the ERP (credit notes may follow)."""
+    key = f"rl:{f.ret.return_id}:return_authorisation:1"
+    return replace(f, outcomes={**f.outcomes, key: ActionOutcome(key, ActionStatus.SUCCEEDED,
+                                                                 "RA-1")})
+
+
 def keys(p: Plan, kind: ActionKind | None = None) -> list[str]:
     return [a.key for a in p.actions if kind is None or a.kind is kind]
 

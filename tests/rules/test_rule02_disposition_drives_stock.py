@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rulekit import STORE, T0, execute, facts, graded, keys, mappings, ret, rline, run
+from rulekit import STORE, T0, authorised, execute, facts, graded, keys, mappings, ret, rline, run
 
 from rules.lifecycle import ActionKind, ExceptionType, State
 from rules.mappings import Mappings
@@ -128,7 +128,8 @@ def test_resolved_restock_failure_counts_as_settled_by_hand():
     maps_off = mappings(warehouses=[{"id": "uk-dc", "locations": [
         {"id": "uk-dc-sellable", "sellable": True, "active": False}]}])
     r = ret(rline(gradings=graded(Condition.SELLABLE)), status=None)
-    f = replace(facts(r), resolved_exceptions=frozenset({"rl:R1:exc:restock_failed:restock:1:1"}))
+    f = replace(authorised(facts(r)),
+                resolved_exceptions=frozenset({"rl:R1:exc:restock_failed:restock:1:1"}))
     p = run(f, maps=maps_off)
     assert p.exceptions_open == []
     f2 = execute(p, f)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from rulekit import (
     T0,
+    authorised,
     execute,
     facts,
     graded,
@@ -140,7 +141,7 @@ def test_platform_refundable_quantity_is_respected():
 
 
 def test_our_own_refund_is_never_mistaken_for_an_earlier_one():
-    f = facts(sellable_return(), order(oline(qty=1, refundable_qty=1)))
+    f = authorised(facts(sellable_return(), order(oline(qty=1, refundable_qty=1))))
     f = execute(run(f), f)
     f = replace(f, order=replace(f.order, lines=(oline(qty=1, refundable_qty=0),)))
     p = run(f)
@@ -169,7 +170,7 @@ def test_resolved_already_refunded_line_is_settled_by_hand():
 
 
 def test_cancelled_after_everything_was_planned_no_longer_blocks():
-    f = facts(sellable_return())
+    f = authorised(facts(sellable_return()))
     f = execute(run(f), f)
     f = replace(f, order=replace(f.order, state=OrderState.CANCELLED))
     p = run(f)

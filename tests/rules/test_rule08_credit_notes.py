@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from rulekit import (
     STORE_CREDIT,
+    authorised,
     decide,
     execute,
     facts,
@@ -23,7 +24,7 @@ from rules.model import Condition
 
 
 def test_credit_note_follows_the_refund_and_carries_its_references():
-    p = run(facts(sellable_return()))
+    p = run(authorised(facts(sellable_return())))
     (note,) = p.of_kind(ActionKind.CREDIT_NOTE)
     assert note.key == "rl:R1:credit_note:1" and note.target == "erp"
     assert note.depends_on == ("rl:R1:refund:1",)
@@ -33,7 +34,7 @@ def test_credit_note_follows_the_refund_and_carries_its_references():
 
 
 def test_credit_note_names_the_commerce_refund_once_it_landed():
-    f = facts(sellable_return())
+    f = authorised(facts(sellable_return()))
     f = execute(run(f), f, only={ActionKind.REFUND})
     p = run(f)
     (note,) = p.of_kind(ActionKind.CREDIT_NOTE)
@@ -44,8 +45,8 @@ def test_credit_note_names_the_commerce_refund_once_it_landed():
 def test_refund_found_on_the_order_counts_as_landed_even_if_the_outbox_lost_track():
     f = facts(sellable_return())
     f = execute(run(f), f, only={ActionKind.REFUND})
-    f = replace(f, outcomes={k: replace(o, status=ActionStatus.PENDING)
-                             for k, o in f.outcomes.items()})
+    f = authorised(replace(f, outcomes={k: replace(o, status=ActionStatus.PENDING)
+                                        for k, o in f.outcomes.items()}))
     p = run(f)
     assert p.state is State.REFUNDED
     assert p.of_kind(ActionKind.CREDIT_NOTE)[0].payload["refund_reference"] == \
@@ -68,7 +69,8 @@ def test_store_credit_needs_no_commerce_refund_and_closes_after_stock():
 
 def test_failed_credit_note_goes_to_finance():
     f = facts(sellable_return())
-    f = execute(run(f), f, only={ActionKind.REFUND, ActionKind.RESTOCK})
+    f = execute(run(f), f, only={ActionKind.REFUND, ActionKind.RESTOCK,
+                                 ActionKind.RETURN_AUTHORISATION})
     f = execute(run(f), f, status=ActionStatus.DEAD, only={ActionKind.CREDIT_NOTE})
     p = run(f)
     (exc,) = [x for x in p.exceptions_open if x.type is ExceptionType.CREDIT_NOTE_FAILED]

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from rulekit import (
     T0,
+    authorised,
     execute,
     facts,
     gbp,
@@ -107,8 +108,8 @@ def test_amount_mismatch_when_the_refund_moved_a_different_amount():
     f = held_return()
     f = execute(run(f), f, only={ActionKind.REFUND})
     key = "rl:R1:refund:1"
-    f = replace(f, outcomes={key: ActionOutcome(key, ActionStatus.SUCCEEDED, "r1", gbp("18.00"),
-                                                planned_amount=gbp("20.00"))})
+    f = authorised(replace(f, outcomes={key: ActionOutcome(
+        key, ActionStatus.SUCCEEDED, "r1", gbp("18.00"), planned_amount=gbp("20.00"))}))
     p = run(f)
     (exc,) = [x for x in p.exceptions_open if x.type is ExceptionType.AMOUNT_MISMATCH]
     assert "moved GBP 18.00 but GBP 20.00 was planned" in exc.message and exc.owner == "finance"

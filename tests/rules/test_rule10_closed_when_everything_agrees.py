@@ -26,7 +26,8 @@ def test_happy_path_closes_after_refund_credit_note_and_restock():
     p, f = settle(facts(sellable_return()))
     assert p.state is State.CLOSED
     assert set(f.outcomes) == {"rl:R1:create_return_record:1", "rl:R1:tag_order:1",
-                               "rl:R1:refund:1", "rl:R1:credit_note:1", "rl:R1:restock:1:1"}
+                               "rl:R1:return_authorisation:1", "rl:R1:refund:1",
+                               "rl:R1:credit_note:1", "rl:R1:restock:1:1"}
     assert any("closed: money, stock and books agree" in d for d in p.decisions)
 
 

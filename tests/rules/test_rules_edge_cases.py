@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rulekit import (
+    authorised,
     execute,
     facts,
     graded,
@@ -83,7 +84,7 @@ def test_same_sku_on_two_lines_of_one_return_counts_together():
 
 
 def test_line_gone_after_everything_was_planned_does_not_block():
-    f = facts(sellable_return())
+    f = authorised(facts(sellable_return()))
     f = execute(run(f), f)
     f = replace(f, order=order(oline("OL9", "SOCKS", 1, "5.00")))
     assert run(f, maps=mappings()).state is State.CLOSED

@@ -20,12 +20,14 @@ def test_state_exception_and_action_names_are_the_contract():
     assert [t.value for t in ExceptionType] == [
         "unknown_reason", "order_not_found", "order_not_returnable", "already_refunded",
         "refund_failed", "restock_failed", "credit_note_failed", "exchange_failed",
-        "amount_mismatch", "missing_item", "sla_breach", "drift"]
+        "amount_mismatch", "missing_item", "sla_breach", "drift", "return_authorisation_failed"]
     assert {k.value for k in ActionKind} >= {
         "create_return_record", "tag_order", "approve_platform_return", "refund", "credit_note",
         "restock", "quarantine", "exchange_order"}
     assert {k for k in ActionKind if k.batchable} == {ActionKind.RESTOCK, ActionKind.QUARANTINE}
     assert ActionKind.CREDIT_NOTE.target is Target.ERP
+    assert ActionKind.RETURN_AUTHORISATION.target is Target.ERP
+    assert ActionKind.RETURN_AUTHORISATION.failure is ExceptionType.RETURN_AUTHORISATION_FAILED
     assert set(DEFAULT_OWNERS) == set(ExceptionType)
 
 
@@ -63,7 +65,7 @@ def test_retried_action_closes_its_failure_and_resolved_failure_is_settled():
     p2 = run(settled)
     assert keys(p2, ActionKind.CREDIT_NOTE) == []  # no refund of ours, nothing to book
     done = execute(p2, settled, only={ActionKind.RESTOCK, ActionKind.CREATE_RETURN_RECORD,
-                                      ActionKind.TAG_ORDER})
+                                      ActionKind.TAG_ORDER, ActionKind.RETURN_AUTHORISATION})
     assert run(done).state is State.CLOSED
 
 

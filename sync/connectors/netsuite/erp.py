@@ -17,6 +17,7 @@ Why these calls (reference A4-A9):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -74,6 +75,14 @@ def _dec(money: Money) -> Decimal:
     return money.to_decimal()
 
 
+def _rate(amount: Money, qty: int) -> Decimal:
+    """Unit rate; informational (the amount is authoritative) when it does not divide."""
+    if qty <= 0:
+        return _dec(amount)
+    rate = _dec(amount) / qty
+    return rate if rate == rate.quantize(RATE_PLACES) else rate.quantize(RATE_PLACES)
+
+
 class NetSuiteErp:
     name = "netsuite"
 
@@ -92,7 +101,10 @@ class NetSuiteErp:
         self._ra_by_return: dict[str, str] = {}
 
     # --- ErpConnector ------------------------------------------------------------------------
-    def create_return_authorisation(self, key: str, ret: Return, order: Order) -> Effect:
+    def create_return_authorisation(self, key: str, ret: Return, order: Order,
+                                    amounts: Mapping[str, Money] | None = None) -> Effect:
+        """The RA for `ret`'s lines. `amounts` (by return line id) values them as Returnline's
+        rules do (bundle shares, precise prices); without it, the order's unit price x qty."""
         items = self._item_ids([line.sku for line in ret.lines])
         by_ref = {ol.line_ref: ol for ol in order.lines}
         lines, total = [], Money.zero(order.currency)
@@ -102,10 +114,10 @@ class NetSuiteErp:
             if ol is None:
                 raise PermanentError(f"return {ret.return_id}: SKU {line.sku} is not on order "
                                      f"{order.order_ref}")
-            amount = ol.unit_price * line.qty
+            amount = (amounts or {}).get(line.line_id) or ol.unit_price * line.qty
             total += amount
             lines.append({"item": {"id": items[line.sku]}, "quantity": line.qty,
-                          "rate": _dec(ol.unit_price), "amount": _dec(amount)})
+                          "rate": _rate(amount, line.qty), "amount": _dec(amount)})
         ext = external_id_for(key)
         body = {
             "externalId": ext,
@@ -122,9 +134,33 @@ class NetSuiteErp:
                            what=f"return authorisation for {ret.return_id}")
         ra_id = self._location_id(resp, "return authorisation")
         self._ra_by_return[ret.return_id] = ra_id
-        return Effect(ra_id, f"NetSuite return authorisation {ra_id} for return {ret.return_id} "
-                      f"({total})", {"external_id": ext, "amount": total.amount_str(),
-                                      "currency": total.currency, "return": ret.return_id})
+        return Effect(ra_id, f"Return authorisation {ra_id} created in ERP (NetSuite) for "
+                      f"return {ret.return_id}: {total}",
+                      {"external_id": ext, "amount": total.amount_str(),
+                       "currency": total.currency, "return": ret.return_id})
+
+    def find_return_authorisation(self, key: str) -> Effect | None:
+        """The RA an earlier attempt made, by its external id (= the action key)."""
+        ext = external_id_for(key)
+        resp = self._read("GET", f"record/v1/returnAuthorization/eid:{ext}",
+                          what=f"return authorisation {key}", missing_ok=True)
+        if resp is None:
+            return None
+        try:
+            rec = loads_exact(resp.content)
+            ra_id, total_text = str(rec["id"]), str(rec["total"])
+            currency = self._currency_symbol((rec.get("currency") or {}).get("id"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise TransientError(f"return authorisation {key}: NetSuite sent an unreadable "
+                                 "record", call=_record(resp)) from None
+        total = Money.parse(abs(Decimal(total_text)), currency)
+        return_id = rec.get(self.config.return_id_field)
+        if return_id:
+            self._ra_by_return[str(return_id)] = ra_id
+        return Effect(ra_id, f"Return authorisation {rec.get('tranId') or ra_id} found in ERP "
+                      f"(NetSuite) by external id: {total}",
+                      {"external_id": ext, "amount": total.amount_str(), "currency": currency,
+                       "return": return_id, "already_existed": True})
 
     def create_credit_note(self, req: CreditNoteRequest) -> Effect:
         ext = external_id_for(req.key)

@@ -26,6 +26,8 @@ from sync.connectors.platform_assumptions import (
     HR_CONDITIONS,
     HR_DROPPED_OFF,
     HR_EXPIRED,
+    HR_REFUND_AMOUNT_FIELD,
+    HR_REFUND_CURRENCY_FIELD,
     HR_STARTED,
 )
 from sync.sandbox.base import Sandbox, SandboxRequest, SandboxResponse, SimClock, WallClock
@@ -185,8 +187,12 @@ class HappyReturnsSandbox(Sandbox):
         refund_units = []
         for entry in returning:
             unit = units[entry["happyReturnsItemID"]]
+            approve = entry.get("approve", True)
             unit.update({"approvedDate": now, "inspectionOutcome": entry["condition"],
-                         "approved": 1 if entry.get("approve", True) else 0})
+                         "approved": 1 if approve else 0,
+                         # Happy Returns refunds at the price IT holds for the unit
+                         HR_REFUND_AMOUNT_FIELD: (unit.get("price") if approve else "0"),
+                         HR_REFUND_CURRENCY_FIELD: unit.get("currency")})
             self.approvals.append({"return": ret["label"], "order": unit["orderNumber"],
                                    "unit": unit["happyReturnsItemID"], "sku": unit["sku"],
                                    "condition": entry["condition"],
@@ -201,7 +207,11 @@ class HappyReturnsSandbox(Sandbox):
             "happyReturnsRMAID": ret["code"],
             "returning": [{"happyReturnsItemID": e["happyReturnsItemID"],
                            "approved": bool(e.get("approve", True)),
-                           "condition": e["condition"]} for e in returning]})
+                           "condition": e["condition"],
+                           HR_REFUND_AMOUNT_FIELD: units[e["happyReturnsItemID"]][
+                               HR_REFUND_AMOUNT_FIELD],
+                           HR_REFUND_CURRENCY_FIELD: units[e["happyReturnsItemID"]][
+                               HR_REFUND_CURRENCY_FIELD]} for e in returning]})
 
     def _expire(self, req: SandboxRequest, rma: str) -> SandboxResponse:
         ret = self._by_rma(rma)

@@ -516,8 +516,11 @@ class NetSuiteSandbox(Sandbox):
             memos = sorted(self.state["records"]["creditMemo"].values(), key=lambda r: int(r["id"]))
             return {"credit_notes": [{"return": m.get(rid), "amount": m["total"],
                                       "currency": m["currency"]["refName"],
-                                      "external_id": m.get("externalId"), "refund": m.get(rref)}
-                                     for m in memos]}
+                                      "external_id": m.get("externalId"), "refund": m.get(rref),
+                                      "return_authorisation": (m.get("createdFrom") or {})
+                                      .get("id")}
+                                     for m in memos],
+                    "return_authorisations": self.return_authorisations()}
 
     def return_authorisations(self) -> list[dict[str, Any]]:
         rid = ASSUMED["return_id_field"]
