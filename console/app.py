@@ -1,6 +1,6 @@
 """ReturnlineApp: the operations console. Built from a ConsoleContext (see console/context.py).
 
-Screens are modes switched by number keys (1-8), `/` search, Esc back; one return's detail
+Screens are modes switched by number keys (1-9), `/` search, Esc back; one return's detail
 is pushed on top. Each screen loads in a thread worker; the app's refresh timer is re-armed
 after each load finishes, and skips (but re-arms) while a dialog is open or live refresh is
 paused.
@@ -30,6 +30,7 @@ from console.screens.health import HealthScreen
 from console.screens.holds import HoldsScreen
 from console.screens.home import HomeScreen
 from console.screens.reasons import ReasonsScreen
+from console.screens.recon import ReconScreen
 from console.screens.returns import ReturnsScreen
 from console.screens.search import SearchScreen
 from sync.operations import PERMISSIONS
@@ -49,6 +50,7 @@ class ReturnlineApp(App):
         "exceptions": ExceptionsScreen,
         "health": HealthScreen,
         "audit": AuditScreen,
+        "recon": ReconScreen,
         "search": SearchScreen,
     }
     DEFAULT_MODE = "home"

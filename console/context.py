@@ -2,7 +2,8 @@
 
 The console reads through storage queries on `db`, acts only through `ops` as `operator`,
 and asks `jobs` about the scheduler. `now` is injected so the demo and tests can run on a
-simulated clock.
+simulated clock. `reconciler` runs sync.reconcile against the external systems (None when
+they are not configured); `sync` is the in-process scheduler the app starts and stops.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from console.jobs import JobControl
+from console.jobs import InProcessSync, JobControl
 from storage.db import Database
 from sync.operations import Operations, Operator
+from sync.reconcile import ReconReport, reconcile
+
+# (since, until, progress(done, total), open_exceptions) -> the report
+Reconciler = Callable[[datetime, datetime, Callable[[int, int], Any] | None, bool], ReconReport]
 
 THEMES = ("textual-dark", "textual-light", "ansi-dark", "ansi-light", "nord", "gruvbox")
 
@@ -37,6 +43,9 @@ class ConsoleContext:
     # Called (in a worker thread) after every successful operator action; the demo uses it to
     # drain the outbox at once so the effect shows on the next refresh.
     after_action: Callable[[], Any] | None = None
+    reconciler: Reconciler | None = None
+    export_dir: Path | None = None  # where CSV exports go (None: the working directory)
+    sync: InProcessSync | None = None  # started on mount, stopped (jobs finished) on exit
 
     @property
     def read_only(self) -> bool:
@@ -47,7 +56,8 @@ class ConsoleContext:
     def from_config(cls, config: Any, *, db: Database, ops: Operations, operator: Operator,
                     scheduler: Any = None, now: Callable[[], datetime] = wall_clock,
                     **overrides: Any) -> ConsoleContext:
-        """[console] refresh_seconds / theme / read_only and [console.keys] from the config."""
+        """[console] refresh_seconds / theme / read_only and [console.keys] from the config.
+        `scheduler` may be an InProcessSync (the app runs it) or any scheduler to show."""
         if config.get("console.read_only", False) and not operator.read_only:
             operator = Operator(operator.name, operator.role, True)
         values: dict[str, Any] = {
@@ -56,6 +66,9 @@ class ConsoleContext:
             "keymap": {str(k): str(v) for k, v in config.section("console.keys").items()},
         }
         values.update(overrides)
+        if isinstance(scheduler, InProcessSync):
+            values.setdefault("sync", scheduler)
+            scheduler = scheduler.scheduler
         jobs = JobControl(scheduler, ops) if scheduler is not None else None
         return cls(db=db, ops=ops, operator=operator, now=now, jobs=jobs, **values)
 
@@ -63,5 +76,20 @@ class ConsoleContext:
     def from_replay(cls, replay: Any, operator: Operator, **overrides: Any) -> ConsoleContext:
         """Over a sync.replay.Replay (tests, screenshots, the demo): its database, operations,
         simulated clock and scheduler."""
+        overrides.setdefault("reconciler", engine_reconciler(replay.world.engine))
         return cls(db=replay.db, ops=replay.ops, operator=operator, now=replay.clock.now,
                    jobs=JobControl(replay.scheduler, replay.ops), **overrides)
+
+
+def engine_reconciler(engine: Any, lock: Any = None) -> Reconciler:
+    """Reconciliation over an engine's systems; `lock` (the demo's) keeps the simulated
+    world still while it is read."""
+    def run(since: datetime, until: datetime, progress: Callable[[int, int], Any] | None,
+            open_exceptions: bool) -> ReconReport:
+        if lock is None:
+            return reconcile(engine, since, until, open_exceptions=open_exceptions,
+                             progress=progress)
+        with lock:
+            return reconcile(engine, since, until, open_exceptions=open_exceptions,
+                             progress=progress)
+    return run
