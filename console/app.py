@@ -3,7 +3,8 @@
 Screens are modes switched by number keys (1-9), `/` search, Esc back; one return's detail
 is pushed on top. Each screen loads in a thread worker; the app's refresh timer is re-armed
 after each load finishes, and skips (but re-arms) while a dialog is open or live refresh is
-paused.
+paused. With `ctx.sync` the engine's jobs run in-process: started on mount, stopped (running
+jobs finished) when the app unmounts.
 """
 
 from __future__ import annotations
@@ -81,9 +82,23 @@ class ReturnlineApp(App):
             self.set_keymap(self.ctx.keymap)
         if self.start != "home":
             self.switch_mode(self.start)
+        for note in self.ctx.notes:
+            self.notify(note, severity="warning", timeout=10)
+        if self.ctx.sync is not None:
+            try:
+                self.ctx.sync.start()
+            except Exception as exc:  # noqa: BLE001 - the console works without it; say so
+                self.notify(f"Sync did not start: {type(exc).__name__}: {exc}",
+                            severity="error", timeout=15)
         self.arm_refresh()
         if not self.is_headless and sys.stdin is not None and sys.stdin.isatty():
             self.set_interval(2.0, self._check_terminal)
+
+    def on_unmount(self) -> None:
+        """Leaving (q, a closed terminal or an error): the in-process jobs take no new runs
+        and the running ones finish, so nothing is left half-done or claimed."""
+        if self.ctx.sync is not None:
+            self.ctx.sync.stop()
 
     def _check_terminal(self) -> None:
         """Exit cleanly when the terminal (an SSH session) goes away."""

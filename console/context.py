@@ -46,6 +46,7 @@ class ConsoleContext:
     reconciler: Reconciler | None = None
     export_dir: Path | None = None  # where CSV exports go (None: the working directory)
     sync: InProcessSync | None = None  # started on mount, stopped (jobs finished) on exit
+    notes: list[str] = field(default_factory=list)  # shown once when the console opens
 
     @property
     def read_only(self) -> bool:
@@ -93,3 +94,53 @@ def engine_reconciler(engine: Any, lock: Any = None) -> Reconciler:
             return reconcile(engine, since, until, open_exceptions=open_exceptions,
                              progress=progress)
     return run
+
+
+def console_from_config(config: Any, paths: Any, *, db_url: str | None = None,
+                        as_user: str | None = None, read_only: bool = False,
+                        sync: bool | None = None, systems: Any = None,
+                        clock: Any = None) -> ConsoleContext:
+    """What `returnline console` opens: the configured database, the operator, and, unless
+    sync is off (`--no-sync` or [console] sync = false), the engine's jobs in-process.
+
+    The connectors come from config and the credential store (`systems` replaces them, e.g.
+    the sandboxes in tests). When they cannot be built the console still opens, for views
+    and operations, and says on screen why sync and reconciliation are off."""
+    from storage.config import ConfigError
+    from storage.credentials import CredentialError, store_from_config
+    from sync.clock import WallClock
+    from sync.engine import Engine
+    from sync.operations import operator_from_config
+    from sync.runtime import build_systems, policy_from_config, runtime_from_config
+
+    runtime = runtime_from_config(config, paths, db_url=db_url)
+    operator = operator_from_config(config, as_user, read_only)
+    if sync is None:
+        sync = bool(config.get("console.sync", True))
+    clock = clock or WallClock()
+    notes: list[str] = []
+    in_process: InProcessSync | None = None
+    reconciler: Reconciler | None = None
+    try:
+        if systems is None:
+            systems = build_systems(config, store_from_config(config.section("credentials")),
+                                    clock, runtime.db)
+    except (ConfigError, CredentialError) as exc:
+        notes.append(f"Sync and reconciliation are off: {exc}")
+    else:
+        engine = Engine(runtime.db, clock, systems, policy_from_config(config))
+        reconciler = engine_reconciler(engine)
+        if sync:
+            settings = {k: v for k, v in config.section("scheduler").items()
+                        if k.endswith("_seconds")}
+            in_process = InProcessSync.for_engine(engine, settings)
+            scheduler = in_process.scheduler
+            # An operator's approval or retry runs the outbox now, not at its next tick.
+            runtime.operations.wake = lambda: scheduler.run_now("outbox")
+        else:
+            notes.append("Sync is off (--no-sync or [console] sync = false): jobs run "
+                         "elsewhere (`returnline sync`) or not at all.")
+    return ConsoleContext.from_config(config, db=runtime.db, ops=runtime.operations,
+                                      operator=operator, scheduler=in_process,
+                                      reconciler=reconciler, notes=notes,
+                                      export_dir=paths.data_dir / "exports")

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from sync.operations import Operations, Operator
@@ -57,7 +58,8 @@ class InProcessSync:
         executor = Executor(engine, worker=f"console:{socket.gethostname()}:{os.getpid()}")
         jobs = make_jobs(engine, executor, settings, webhooks=webhooks,
                          reconcile_daily=reconcile_daily)
-        return cls(RealScheduler(engine.db, jobs, now=now or engine.now))
+        # APScheduler runs in real time, whatever clock the engine decides with.
+        return cls(RealScheduler(engine.db, jobs, now=now or (lambda: datetime.now(UTC))))
 
     @property
     def running(self) -> bool:
