@@ -17,6 +17,7 @@ from textual.app import App
 from textual.screen import ModalScreen
 from textual.timer import Timer
 
+from console import data
 from console.actions import SCREEN_TITLES, bindings_for
 from console.commands import ReturnlineCommands
 from console.context import ConsoleContext
@@ -62,6 +63,8 @@ class ReturnlineApp(App):
     def __init__(self, ctx: ConsoleContext, *, steady: bool = False, start: str = "home",
                  **kwargs: Any) -> None:
         """`steady`: no cursor blink (snapshots, screenshots). `start`: the first screen."""
+        if start in self.MODES:  # built first, so no other screen loads before it
+            self.DEFAULT_MODE = start  # type: ignore[misc]
         super().__init__(**kwargs)
         self.ctx = ctx
         self.steady = steady
@@ -80,8 +83,8 @@ class ReturnlineApp(App):
                         severity="warning")
         if self.ctx.keymap:
             self.set_keymap(self.ctx.keymap)
-        if self.start != "home":
-            self.switch_mode(self.start)
+        if self.start not in self.MODES:
+            self.notify(f"No screen {self.start!r}.", severity="warning")
         for note in self.ctx.notes:
             self.notify(note, severity="warning", timeout=10)
         if self.ctx.sync is not None:
@@ -144,6 +147,7 @@ class ReturnlineApp(App):
             screen.focus_box()
 
     def action_refresh_now(self) -> None:
+        data.forget(self.ctx.db)  # a manual refresh recounts too
         if isinstance(self.screen, ConsoleScreen):
             self.screen.reload()
 

@@ -69,7 +69,8 @@ def last_returns_page(s: Session, *, limit: int = 50, state: str | None = None) 
 def search_returns(s: Session, text: str, limit: int = 50) -> list[ReturnRow]:
     """One box for return id, platform RMA/id, order number, customer email or SKU.
 
-    Each branch is an exact or prefix match on an indexed column, so it stays fast at scale.
+    Each branch is an exact match on an indexed column, asked on its own (one OR across them
+    lets SQLite walk every return by date instead), so it stays fast at a million returns.
     """
     term = text.strip()
     if not term:
@@ -84,10 +85,15 @@ def search_returns(s: Session, text: str, limit: int = 50) -> list[ReturnRow]:
     ]
     if "@" in term:
         conditions.append(ReturnRow.customer_email == term.lower())
-    by_sku = select(ReturnLineRow.return_id).where(ReturnLineRow.sku == term.upper()) \
-        .limit(limit).scalar_subquery()
-    conditions.append(ReturnRow.return_id.in_(by_sku))
-    q = select(ReturnRow).where(or_(*conditions)).order_by(desc(ReturnRow.updated_at)).limit(limit)
+    ids: set[str] = set()
+    for condition in conditions:
+        ids.update(s.execute(select(ReturnRow.return_id).where(condition).limit(limit)).scalars())
+    ids.update(s.execute(select(ReturnLineRow.return_id).where(ReturnLineRow.sku == term.upper())
+                         .order_by(desc(ReturnLineRow.id)).limit(limit)).scalars())
+    if not ids:
+        return []
+    q = select(ReturnRow).where(ReturnRow.return_id.in_(sorted(ids))) \
+        .order_by(desc(ReturnRow.updated_at)).limit(limit)
     return list(s.execute(q).scalars())
 
 
