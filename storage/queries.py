@@ -45,13 +45,15 @@ def returns_page(s: Session, *, after: tuple[datetime, str] | None = None, limit
     if state:
         q = q.where(ReturnRow.state == state)
     if after is not None:
+        # The plain bound on updated_at lets the index range start at the anchor; the OR alone
+        # would make SQLite walk from the top of the index (a million rows at the far end).
         at, rid = after
         if newest_first:
-            q = q.where(or_(ReturnRow.updated_at < at,
-                            and_(ReturnRow.updated_at == at, ReturnRow.return_id < rid)))
+            q = q.where(ReturnRow.updated_at <= at,
+                        or_(ReturnRow.updated_at < at, ReturnRow.return_id < rid))
         else:
-            q = q.where(or_(ReturnRow.updated_at > at,
-                            and_(ReturnRow.updated_at == at, ReturnRow.return_id > rid)))
+            q = q.where(ReturnRow.updated_at >= at,
+                        or_(ReturnRow.updated_at > at, ReturnRow.return_id > rid))
     order = (desc(ReturnRow.updated_at), desc(ReturnRow.return_id)) if newest_first else \
         (ReturnRow.updated_at, ReturnRow.return_id)
     rows = list(s.execute(q.order_by(*order).limit(limit + 1)).scalars())
@@ -227,10 +229,11 @@ def returns_per_day(s: Session, now: datetime, days: int = 14) -> list[int]:
 
 
 def top_reasons(s: Session, limit: int = 5) -> list[tuple[str, int]]:
-    label = func.coalesce(ReturnLineRow.reason_code, "(unmapped)")
-    rows = s.execute(select(label, func.count()).group_by(label).order_by(desc(func.count()))
-                     .limit(limit))
-    return [(code, n) for code, n in rows]
+    # Grouped on the bare column so SQLite counts along its index (no sort of every line).
+    rows = s.execute(select(ReturnLineRow.reason_code, func.count())
+                     .group_by(ReturnLineRow.reason_code))
+    counts = sorted(((code or "(unmapped)", n) for code, n in rows), key=lambda r: (-r[1], r[0]))
+    return counts[:limit]
 
 
 def audit_page(s: Session, *, before_id: int | None = None, limit: int = 100) -> list[AuditLogRow]:
