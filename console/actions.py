@@ -36,6 +36,7 @@ SCREENS: list[tuple[str, str, str]] = [
     ("exceptions", "6", "Exceptions"),
     ("health", "7", "Connector health"),
     ("audit", "8", "Audit log"),
+    ("recon", "9", "Reconciliation"),
 ]
 SCREEN_TITLES = {name: title for name, _, title in SCREENS} | {
     "search": "Search", "detail": "Return"}
@@ -111,6 +112,22 @@ ACTIONS: list[Act] = [
     # audit
     Act("audit_older", "n", "older", "Older", "audit", help="Older entries"),
     Act("audit_first", "g", "first", "Newest", "audit", help="Back to the newest entries"),
+    # reconciliation
+    Act("recon_run", "R", "run", "Run", "recon",
+        help="Reconcile the period now: refunds vs credit notes vs stock, read from commerce "
+             "and the ERP"),
+    Act("recon_mismatches", "m", "toggle_mismatches", "Mismatches", "recon",
+        help="Show only the returns that do not match (or all again)"),
+    Act("recon_export", "e", "export", "Export CSV", "recon",
+        help="Write the rows shown to a CSV file (its path is shown)"),
+    Act("recon_dates", "d", "edit_dates", "Dates", "recon",
+        help="Edit the from/to dates (YYYY-MM-DD); enter runs"),
+    Act("recon_earlier", "left_square_bracket", "shift(-1)", "Earlier", "recon", show=False,
+        help="The period before this one, and run"),
+    Act("recon_later", "right_square_bracket", "shift(1)", "Later", "recon", show=False,
+        help="The period after this one, and run"),
+    Act("recon_open", "enter", "open", "Open", "recon", show=False, palette=False,
+        help="Open the highlighted return's timeline"),
 ]
 
 BY_ID = {a.id: a for a in ACTIONS}

@@ -1,9 +1,10 @@
 """ReturnlineApp: the operations console. Built from a ConsoleContext (see console/context.py).
 
-Screens are modes switched by number keys (1-8), `/` search, Esc back; one return's detail
+Screens are modes switched by number keys (1-9), `/` search, Esc back; one return's detail
 is pushed on top. Each screen loads in a thread worker; the app's refresh timer is re-armed
 after each load finishes, and skips (but re-arms) while a dialog is open or live refresh is
-paused.
+paused. With `ctx.sync` the engine's jobs run in-process: started on mount, stopped (running
+jobs finished) when the app unmounts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual.app import App
 from textual.screen import ModalScreen
 from textual.timer import Timer
 
+from console import data
 from console.actions import SCREEN_TITLES, bindings_for
 from console.commands import ReturnlineCommands
 from console.context import ConsoleContext
@@ -30,6 +32,7 @@ from console.screens.health import HealthScreen
 from console.screens.holds import HoldsScreen
 from console.screens.home import HomeScreen
 from console.screens.reasons import ReasonsScreen
+from console.screens.recon import ReconScreen
 from console.screens.returns import ReturnsScreen
 from console.screens.search import SearchScreen
 from sync.operations import PERMISSIONS
@@ -49,6 +52,7 @@ class ReturnlineApp(App):
         "exceptions": ExceptionsScreen,
         "health": HealthScreen,
         "audit": AuditScreen,
+        "recon": ReconScreen,
         "search": SearchScreen,
     }
     DEFAULT_MODE = "home"
@@ -59,6 +63,8 @@ class ReturnlineApp(App):
     def __init__(self, ctx: ConsoleContext, *, steady: bool = False, start: str = "home",
                  **kwargs: Any) -> None:
         """`steady`: no cursor blink (snapshots, screenshots). `start`: the first screen."""
+        if start in self.MODES:  # built first, so no other screen loads before it
+            self.DEFAULT_MODE = start  # type: ignore[misc]
         super().__init__(**kwargs)
         self.ctx = ctx
         self.steady = steady
@@ -77,11 +83,25 @@ class ReturnlineApp(App):
                         severity="warning")
         if self.ctx.keymap:
             self.set_keymap(self.ctx.keymap)
-        if self.start != "home":
-            self.switch_mode(self.start)
+        if self.start not in self.MODES:
+            self.notify(f"No screen {self.start!r}.", severity="warning")
+        for note in self.ctx.notes:
+            self.notify(note, severity="warning", timeout=10)
+        if self.ctx.sync is not None:
+            try:
+                self.ctx.sync.start()
+            except Exception as exc:  # noqa: BLE001 - the console works without it; say so
+                self.notify(f"Sync did not start: {type(exc).__name__}: {exc}",
+                            severity="error", timeout=15)
         self.arm_refresh()
         if not self.is_headless and sys.stdin is not None and sys.stdin.isatty():
             self.set_interval(2.0, self._check_terminal)
+
+    def on_unmount(self) -> None:
+        """Leaving (q, a closed terminal or an error): the in-process jobs take no new runs
+        and the running ones finish, so nothing is left half-done or claimed."""
+        if self.ctx.sync is not None:
+            self.ctx.sync.stop()
 
     def _check_terminal(self) -> None:
         """Exit cleanly when the terminal (an SSH session) goes away."""
@@ -127,6 +147,7 @@ class ReturnlineApp(App):
             screen.focus_box()
 
     def action_refresh_now(self) -> None:
+        data.forget(self.ctx.db)  # a manual refresh recounts too
         if isinstance(self.screen, ConsoleScreen):
             self.screen.reload()
 

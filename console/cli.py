@@ -262,7 +262,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from console.app import ReturnlineApp
-    from console.context import ConsoleContext
+    from console.context import ConsoleContext, engine_reconciler
     from sync.demo import LiveDemo, demo_scenario
     from sync.operations import Operator
     from sync.replay import Replay
@@ -279,8 +279,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     operator = Operator(getpass.getuser(), "admin", read_only=args.read_only)
     ctx = ConsoleContext.from_replay(
         replay, operator, title="Returnline demo",
-        after_action=lambda: replay.executor.drain(include_stock=True))
-    live.start()
+        after_action=lambda: replay.executor.drain(include_stock=True),
+        reconciler=engine_reconciler(replay.world.engine, live.lock))
+    if args.no_sync:  # the store's history, then a still clock: no job runs while open
+        replay.run()
+        ctx.notes.append("Sync is off (--no-sync): the clock stands still and no job runs.")
+    else:  # LiveDemo is the demo's in-process scheduler, on the simulated clock
+        live.start()
     try:
         ReturnlineApp(ctx).run()
     finally:
@@ -292,22 +297,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    """The console over the configured database (views and operations)."""
+    """The console over the configured database (views and operations), running the sync jobs
+    in-process unless `--no-sync` or [console] sync = false."""
     from console.app import ReturnlineApp
-    from console.context import ConsoleContext
-    from sync.operations import Refused, operator_from_config
-    from sync.runtime import runtime_from_config
+    from console.context import console_from_config
+    from sync.operations import Refused
 
     try:
         paths, config = _context(args)
-        runtime = runtime_from_config(config, paths, db_url=args.db)
-        operator = operator_from_config(config, args.as_user, args.read_only)
+        ctx = console_from_config(config, paths, db_url=args.db, as_user=args.as_user,
+                                  read_only=args.read_only,
+                                  sync=False if args.no_sync else None)
     except (ConfigError, Refused) as exc:
         print(f"returnline: {exc}", file=sys.stderr)
         return 1
-    ctx = ConsoleContext.from_config(config, db=runtime.db, ops=runtime.operations,
-                                     operator=operator)
-    ReturnlineApp(ctx).run()
+    if ctx.sync is not None:
+        import logging.handlers
+
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(paths.log_dir / "console-sync.log",
+                                                       maxBytes=10_000_000, backupCount=5)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])  # never onto the TUI
+    try:
+        ReturnlineApp(ctx).run()
+    finally:
+        if ctx.sync is not None:
+            ctx.sync.stop()  # already stopped on a clean exit; this covers a crash
+        ctx.db.dispose()
     return 0
 
 
@@ -648,6 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0,
                    help="simulated seconds per real second once the history has played")
     p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    p.add_argument("--no-sync", action="store_true",
+                   help="play the store's history, then keep the clock still (no jobs run)")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("console", help="open the console on the configured database")
@@ -655,6 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="as_user", metavar="USER",
                    help="act as this operator (only where [operator] allow_as = true)")
     p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    p.add_argument("--no-sync", action="store_true",
+                   help="do not run the sync jobs in the console (see [console] sync)")
     p.set_defaults(handler=cmd_console)
 
     p = sub.add_parser("sync", help="run the engine headless (polls, outbox, sweeps) until "

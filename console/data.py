@@ -6,9 +6,12 @@ queries, and returns dataclasses or tuples: ORM rows never reach the UI thread.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from console.format import money
 from storage import console_queries as cq
@@ -16,6 +19,43 @@ from storage import queries as q
 from storage.db import Database
 
 PAGE_SIZE = 50
+STATS_SECONDS = 60.0  # how long a whole-table count or aggregate is reused
+
+T = TypeVar("T")
+_cache_lock = threading.Lock()
+
+
+def _cache_of(db: Database) -> dict[str, tuple[float, Any]]:
+    with _cache_lock:
+        cache = db.__dict__.get("_console_cache")
+        if cache is None:
+            cache = db.__dict__["_console_cache"] = {}
+        return cache
+
+
+def forget(db: Database) -> None:
+    """Drop the cached counts: after an operator's action, or on `r`."""
+    cache = _cache_of(db)
+    with _cache_lock:
+        cache.clear()
+
+
+def cached(db: Database, key: str, compute: Callable[[], T] | None = None,
+           seconds: float = STATS_SECONDS) -> T | None:
+    """A whole-table count or aggregate (a scan of a million rows) is computed at most once a
+    minute per database, never on a screen's first paint: without `compute` this only
+    answers what is cached and still fresh (None otherwise)."""
+    cache = _cache_of(db)
+    with _cache_lock:
+        hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < seconds:
+        return hit[1]
+    if compute is None:
+        return None
+    value = compute()
+    with _cache_lock:
+        cache[key] = (time.monotonic(), value)
+    return value
 
 
 # --- returns ----------------------------------------------------------------------------------
@@ -60,7 +100,7 @@ def grades(r: Any) -> dict[str, str]:
 @dataclass
 class ReturnsPage:
     items: list[ReturnItem]
-    total: int
+    total: int | None  # None until counted (see count_returns): never on first paint
     has_newer: bool
     has_older: bool
     state: str | None
@@ -73,7 +113,7 @@ def _key(item: ReturnItem) -> tuple[datetime, str]:
 def returns_page(db: Database, *, where: str = "first", anchor: tuple | None = None,
                  state: str | None = None, limit: int = PAGE_SIZE) -> ReturnsPage:
     """One page by keyset: first, last (the oldest end), older/newer than an anchor row."""
-    with db.session() as s:
+    with db.reader() as s:
         if where == "last":
             rows = q.last_returns_page(s, limit=limit, state=state)
         elif where == "newer" and anchor is not None:
@@ -90,12 +130,20 @@ def returns_page(db: Database, *, where: str = "first", anchor: tuple | None = N
                                             newest_first=False).rows)
             has_older = bool(q.returns_page(s, after=_key(items[-1]), limit=1,
                                             state=state).rows)
-        total = cq.count_returns(s, state)
-    return ReturnsPage(items, total, has_newer, has_older, state)
+    return ReturnsPage(items, cached(db, f"returns:{state}"), has_newer, has_older, state)
+
+
+def count_returns(db: Database, state: str | None) -> int:
+    """How many returns (of one state): cached for a minute, counted in a worker after the
+    page has shown."""
+    def count() -> int:
+        with db.reader() as s:
+            return cq.count_returns(s, state)
+    return cached(db, f"returns:{state}", count)  # type: ignore[return-value]
 
 
 def search(db: Database, text: str, limit: int = PAGE_SIZE) -> list[ReturnItem]:
-    with db.session() as s:
+    with db.reader() as s:
         return _items(s, q.search_returns(s, text, limit=limit))
 
 
@@ -134,7 +182,7 @@ class ReturnDetail:
 
 
 def return_detail(db: Database, return_id: str) -> ReturnDetail | None:
-    with db.session() as s:
+    with db.reader() as s:
         r = cq.get_return(s, return_id)
         if r is None:
             return None
@@ -158,20 +206,34 @@ def return_detail(db: Database, return_id: str) -> ReturnDetail | None:
 
 # --- home -------------------------------------------------------------------------------------
 @dataclass
+class HomeStats:
+    """The home view's whole-table aggregates (returns by state, top reasons)."""
+    states: dict[str, int]
+    top_reasons: list[tuple[str, int]]
+
+
+@dataclass
 class HomeData:
     counts: dict[str, int]
-    states: dict[str, int]
     per_day: list[int]
-    top_reasons: list[tuple[str, int]]
     owners: dict[str, int]
     held_totals: list[str]
+    stats: HomeStats | None  # None until computed (home_stats), cached a minute after
 
 
 def home(db: Database, now: datetime) -> HomeData:
-    with db.session() as s:
+    """The queues (small, indexed tables) and returns per day (an index range): first paint."""
+    with db.reader() as s:
         held = [f"{n} × {money(total, cur)}" for cur, n, total in cq.open_hold_count_and_total(s)]
-        return HomeData(q.queue_counts(s, now), q.state_counts(s), q.returns_per_day(s, now),
-                        q.top_reasons(s), q.exception_counts_by_owner(s), held)
+        return HomeData(q.queue_counts(s, now), q.returns_per_day(s, now),
+                        q.exception_counts_by_owner(s), held, cached(db, "home-stats"))
+
+
+def home_stats(db: Database) -> HomeStats:
+    def compute() -> HomeStats:
+        with db.reader() as s:
+            return HomeStats(q.state_counts(s), q.top_reasons(s))
+    return cached(db, "home-stats", compute)  # type: ignore[return-value]
 
 
 # --- held refunds -----------------------------------------------------------------------------
@@ -195,7 +257,7 @@ class HoldItem:
 
 
 def held_refunds(db: Database, limit: int = 200) -> list[HoldItem]:
-    with db.session() as s:
+    with db.reader() as s:
         pairs = q.open_holds(s, limit=limit)
         lines = cq.lines_for(s, {r.return_id for _, r in pairs})
         out = []
@@ -217,7 +279,7 @@ class ReasonsData:
 
 
 def unknown_reasons(db: Database) -> ReasonsData:
-    with db.session() as s:
+    with db.reader() as s:
         return ReasonsData(q.unknown_reason_groups(s),
                            [(c.code, c.label) for c in cq.reason_codes(s)])
 
@@ -235,12 +297,12 @@ class FailedAction:
 
 
 def failure_groups(db: Database) -> list[q.FailureGroup]:
-    with db.session() as s:
+    with db.reader() as s:
         return q.failure_groups(s)
 
 
 def group_actions(db: Database, system: str, kind: str, code: str) -> list[FailedAction]:
-    with db.session() as s:
+    with db.reader() as s:
         return [FailedAction(a.key, a.return_id, a.status, a.attempts, a.last_error or "",
                              a.updated_at, a.last_call)
                 for a in cq.group_actions(s, system=system, kind=kind, error_code=code or None)]
@@ -269,7 +331,7 @@ class ExceptionsData:
 
 
 def exceptions(db: Database, owner: str | None) -> ExceptionsData:
-    with db.session() as s:
+    with db.reader() as s:
         items = [ExceptionItem(x.key, x.return_id, x.type, x.owner, x.message, x.opened_at,
                                x.due_at) for x in q.open_exceptions(s, owner=owner)]
         return ExceptionsData(q.exception_counts_by_owner(s), items)
@@ -287,7 +349,7 @@ class HealthData:
 
 def health(db: Database, jobs: Any) -> HealthData:
     status = jobs.status() if jobs is not None else []
-    with db.session() as s:
+    with db.reader() as s:
         conns = [(c.system, c.last_ok_at, c.last_error_at, c.last_error or "",
                   c.consecutive_failures, c.last_poll_at) for c in q.connector_health(s)]
         curs = [(src, row.cursor or "", row.updated_at) for src, row in
@@ -310,7 +372,7 @@ class AuditItem:
 
 
 def audit(db: Database, before_id: int | None = None, limit: int = 100) -> list[AuditItem]:
-    with db.session() as s:
+    with db.reader() as s:
         return [AuditItem(a.id or 0, a.at, a.actor, a.role or "", a.operation, a.target,
                           a.allowed, a.note or "") for a in q.audit_page(s, before_id=before_id,
                                                                         limit=limit)]

@@ -11,6 +11,7 @@ import asyncio
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,15 @@ def _search(term: str) -> Callable[[Any], Awaitable[None]]:
     return run
 
 
+async def _recon(pilot) -> None:
+    """The sample data's whole history (three days), run and shown mismatches first."""
+    await _wait(pilot)
+    today = pilot.app.ctx.now().date()
+    pilot.app.screen.set_period(today - timedelta(days=2), today)
+    await pilot.press("R")
+    await _wait(pilot)
+
+
 # name -> (start screen, what to do before the shot)
 SHOTS: dict[str, tuple[str, Callable[[Any], Awaitable[None]] | None]] = {
     "home": ("home", None),
@@ -59,6 +69,7 @@ SHOTS: dict[str, tuple[str, Callable[[Any], Awaitable[None]] | None]] = {
     "exceptions": ("exceptions", None),
     "connector-health": ("health", None),
     "audit-log": ("audit", None),
+    "reconciliation": ("recon", _recon),
 }
 
 

@@ -127,7 +127,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "database": {"url": _str},
     "operator": {"allow_as": _bool, "default_role": _one_of(*ROLES)},
     "roles": {},  # open: user = role
-    "console": {"refresh_seconds": _pos_int, "theme": _str, "read_only": _bool},
+    "console": {"refresh_seconds": _pos_int, "theme": _str, "read_only": _bool,
+                "sync": _bool},
     "console.keys": {},  # open: action id = key
     "scheduler": {
         "poll_returns_seconds": _pos_int, "warehouse_feed_seconds": _pos_int,

@@ -45,13 +45,15 @@ def returns_page(s: Session, *, after: tuple[datetime, str] | None = None, limit
     if state:
         q = q.where(ReturnRow.state == state)
     if after is not None:
+        # The plain bound on updated_at lets the index range start at the anchor; the OR alone
+        # would make SQLite walk from the top of the index (a million rows at the far end).
         at, rid = after
         if newest_first:
-            q = q.where(or_(ReturnRow.updated_at < at,
-                            and_(ReturnRow.updated_at == at, ReturnRow.return_id < rid)))
+            q = q.where(ReturnRow.updated_at <= at,
+                        or_(ReturnRow.updated_at < at, ReturnRow.return_id < rid))
         else:
-            q = q.where(or_(ReturnRow.updated_at > at,
-                            and_(ReturnRow.updated_at == at, ReturnRow.return_id > rid)))
+            q = q.where(ReturnRow.updated_at >= at,
+                        or_(ReturnRow.updated_at > at, ReturnRow.return_id > rid))
     order = (desc(ReturnRow.updated_at), desc(ReturnRow.return_id)) if newest_first else \
         (ReturnRow.updated_at, ReturnRow.return_id)
     rows = list(s.execute(q.order_by(*order).limit(limit + 1)).scalars())
@@ -69,7 +71,8 @@ def last_returns_page(s: Session, *, limit: int = 50, state: str | None = None) 
 def search_returns(s: Session, text: str, limit: int = 50) -> list[ReturnRow]:
     """One box for return id, platform RMA/id, order number, customer email or SKU.
 
-    Each branch is an exact or prefix match on an indexed column, so it stays fast at scale.
+    Each branch is an exact match on an indexed column, asked on its own (one OR across them
+    lets SQLite walk every return by date instead), so it stays fast at a million returns.
     """
     term = text.strip()
     if not term:
@@ -84,10 +87,15 @@ def search_returns(s: Session, text: str, limit: int = 50) -> list[ReturnRow]:
     ]
     if "@" in term:
         conditions.append(ReturnRow.customer_email == term.lower())
-    by_sku = select(ReturnLineRow.return_id).where(ReturnLineRow.sku == term.upper()) \
-        .limit(limit).scalar_subquery()
-    conditions.append(ReturnRow.return_id.in_(by_sku))
-    q = select(ReturnRow).where(or_(*conditions)).order_by(desc(ReturnRow.updated_at)).limit(limit)
+    ids: set[str] = set()
+    for condition in conditions:
+        ids.update(s.execute(select(ReturnRow.return_id).where(condition).limit(limit)).scalars())
+    ids.update(s.execute(select(ReturnLineRow.return_id).where(ReturnLineRow.sku == term.upper())
+                         .order_by(desc(ReturnLineRow.id)).limit(limit)).scalars())
+    if not ids:
+        return []
+    q = select(ReturnRow).where(ReturnRow.return_id.in_(sorted(ids))) \
+        .order_by(desc(ReturnRow.updated_at)).limit(limit)
     return list(s.execute(q).scalars())
 
 
@@ -221,10 +229,11 @@ def returns_per_day(s: Session, now: datetime, days: int = 14) -> list[int]:
 
 
 def top_reasons(s: Session, limit: int = 5) -> list[tuple[str, int]]:
-    label = func.coalesce(ReturnLineRow.reason_code, "(unmapped)")
-    rows = s.execute(select(label, func.count()).group_by(label).order_by(desc(func.count()))
-                     .limit(limit))
-    return [(code, n) for code, n in rows]
+    # Grouped on the bare column so SQLite counts along its index (no sort of every line).
+    rows = s.execute(select(ReturnLineRow.reason_code, func.count())
+                     .group_by(ReturnLineRow.reason_code))
+    counts = sorted(((code or "(unmapped)", n) for code, n in rows), key=lambda r: (-r[1], r[0]))
+    return counts[:limit]
 
 
 def audit_page(s: Session, *, before_id: int | None = None, limit: int = 100) -> list[AuditLogRow]:

@@ -59,7 +59,7 @@ class ReturnRow(SQLModel, table=True):
 
     return_id: str = Field(primary_key=True)
     platform: str
-    platform_id: str
+    platform_id: str = Field(index=True)  # searched alone (the unique key leads with platform)
     rma: str | None = Field(default=None, index=True)
     order_ref: str = Field(index=True)
     customer_email: str | None = Field(default=None, index=True)
@@ -69,7 +69,7 @@ class ReturnRow(SQLModel, table=True):
     platform_status: str = "requested"
     money_mover: str = "returnline"
     value_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    requested_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     graded_at: datetime | None = _ts()
     closed_at: datetime | None = _ts()
@@ -93,7 +93,7 @@ class ReturnLineRow(SQLModel, table=True):
     sku: str = Field(index=True)
     qty: int
     raw_reason: str = Field(default="", index=True)
-    reason_code: str | None = None
+    reason_code: str | None = Field(default=None, index=True)
     resolution: str = "refund"
     exchange_sku: str | None = None
     condition: str | None = None

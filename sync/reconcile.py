@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -80,9 +81,10 @@ def period(day_from: date, day_to: date) -> tuple[datetime, datetime]:
             datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=UTC))
 
 
-def reconcile(engine: Any, since: datetime, until: datetime, *, open_exceptions: bool = True
-              ) -> ReconReport:
-    """Returns with money or stock actions that landed in [since, until)."""
+def reconcile(engine: Any, since: datetime, until: datetime, *, open_exceptions: bool = True,
+              progress: Callable[[int, int], Any] | None = None) -> ReconReport:
+    """Returns with money or stock actions that landed in [since, until). `progress(done,
+    total)` is called after each return is checked (the console shows it)."""
     systems = engine.systems
     with engine.db.reader() as s:
         actions = list(s.execute(select(ActionRow).where(
@@ -109,13 +111,13 @@ def reconcile(engine: Any, since: datetime, until: datetime, *, open_exceptions:
 
     rows: list[ReconRow] = []
     orders: dict[str, Any] = {}
-    for rid in ids:
+    for done, rid in enumerate(ids, start=1):
         ret = returns.get(rid)
-        if ret is None:
-            continue
-        mine = by_return[rid]
-        row = _row_for(engine, ret, mine, notes_by_return.get(rid, []), orders, errors)
-        rows.append(row)
+        if ret is not None:
+            rows.append(_row_for(engine, ret, by_return[rid], notes_by_return.get(rid, []),
+                                 orders, errors))
+        if progress is not None:
+            progress(done, len(ids))
     report = ReconReport(since, until, rows, errors)
     if open_exceptions:
         _open_exceptions(engine, report)

@@ -76,6 +76,12 @@ class SimScheduler:
     def run_now(self, name: str) -> None:
         self.jobs[name].execute(self.clock.now())
 
+    def pause(self, name: str) -> None:
+        self.jobs[name].paused = True
+
+    def resume(self, name: str) -> None:
+        self.jobs[name].paused = False
+
     def _effective(self, job: Job, target: datetime) -> datetime | None:
         """The job's next run that can find work: on its own grid, not before its hint."""
         if job.paused:

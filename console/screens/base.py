@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from console import data
 from console.actions import SCREEN_TITLES, bindings_for, permission_of
 from console.widgets import TopBar
 from sync.operations import Refused
@@ -82,6 +83,19 @@ class ConsoleScreen(Screen):
         self.rl.mark_refreshed()
         self.update_bar()
 
+    def load_later(self, group: str, compute: Callable[[], Any],
+                   done: Callable[[Any], None]) -> None:
+        """What is too slow for a first paint (a count over a million rows): computed in its
+        own worker after the screen has shown, then handed to `done` on the UI thread."""
+        def run() -> None:
+            try:
+                value = compute()
+            except Exception as exc:  # noqa: BLE001 - shown; the screen keeps what it has
+                self.app.call_from_thread(self._load_failed, exc)
+                return
+            self.app.call_from_thread(lambda: self.is_attached and done(value))
+        self.run_worker(run, thread=True, group=group, exclusive=True, exit_on_error=False)
+
     def _load_failed(self, exc: Exception) -> None:
         self.notify(f"Could not load: {type(exc).__name__}: {exc}", severity="error",
                     title="Load failed", timeout=10)
@@ -131,6 +145,7 @@ class ConsoleScreen(Screen):
 
     def _op_done(self, label: str, message: str) -> None:
         self.notify(message, title=label)
+        data.forget(self.ctx.db)  # counts change with what the operator just did
         self.reload()
 
     def _op_failed(self, label: str, message: str, severity: str) -> None:

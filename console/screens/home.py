@@ -64,9 +64,18 @@ class HomeScreen(ConsoleScreen):
             f"(today {d.per_day[-1] if d.per_day else 0})")
         self.query_one("#per-day-numbers", Label).update(
             " ".join(str(n) for n in d.per_day) + "  (oldest → today)")
-        for table_id, rows in (("reasons", d.top_reasons), ("states", list(d.states.items())),
-                               ("owners", sorted(d.owners.items()))):
-            table = self.query_one(f"#{table_id}", DataTable)
-            table.clear()
-            for k, n in rows:
-                table.add_row(k, str(n))
+        self._fill("owners", sorted(d.owners.items()))
+        if d.stats is not None:
+            self.show_stats(d.stats)
+        else:  # a million returns: counted after the first paint, then kept a minute
+            self.load_later("home-stats", lambda: data.home_stats(self.ctx.db), self.show_stats)
+
+    def show_stats(self, stats: data.HomeStats) -> None:
+        self._fill("reasons", stats.top_reasons)
+        self._fill("states", list(stats.states.items()))
+
+    def _fill(self, table_id: str, rows: list[tuple[str, int]]) -> None:
+        table = self.query_one(f"#{table_id}", DataTable)
+        table.clear()
+        for k, n in rows:
+            table.add_row(k, str(n))

@@ -38,6 +38,7 @@ class ReturnsScreen(ConsoleScreen):
         self.anchor: tuple | None = None
         self.state: str | None = None
         self.page: data.ReturnsPage | None = None
+        self._info = ""
 
     def compose_body(self) -> ComposeResult:
         yield Label("", id="page-info", classes="info", markup=False)
@@ -63,9 +64,17 @@ class ReturnsScreen(ConsoleScreen):
         if page.has_older:
             more.append("n: older")
         filt = f"state = {self.state}" if self.state else "all states"
+        self._info = (f"{len(page.items)} of {{total}} returns · {filt} · page: {pos}"
+                      + (f" · {', '.join(more)}" if more else ""))
+        self.show_total(page.total)
+        if page.total is None:  # counting a million rows waits until the page is up
+            state = self.state
+            self.load_later("count", lambda: data.count_returns(self.ctx.db, state),
+                            lambda n: self.state == state and self.show_total(n))
+
+    def show_total(self, total: int | None) -> None:
         self.query_one("#page-info", Label).update(
-            f"{len(page.items)} of {page.total} returns · {filt} · page: {pos}"
-            + (f" · {', '.join(more)}" if more else ""))
+            self._info.format(total="…" if total is None else f"{total:,}"))
 
     def _go(self, where: str, anchor: tuple | None = None) -> None:
         self.where, self.anchor = where, anchor
