@@ -20,6 +20,7 @@ from storage.db import Database
 
 PAGE_SIZE = 50
 STATS_SECONDS = 60.0  # how long a whole-table count or aggregate is reused
+CHEAP_SECONDS = 0.05  # an aggregate quicker than this is worked out afresh each refresh
 
 T = TypeVar("T")
 _cache_lock = threading.Lock()
@@ -48,13 +49,15 @@ def cached(db: Database, key: str, compute: Callable[[], T] | None = None,
     cache = _cache_of(db)
     with _cache_lock:
         hit = cache.get(key)
-    if hit is not None and time.monotonic() - hit[0] < seconds:
+    # Only what was slow to work out is kept: a small store's figures follow every refresh.
+    if hit is not None and hit[2] >= CHEAP_SECONDS and time.monotonic() - hit[0] < seconds:
         return hit[1]
     if compute is None:
         return None
+    started = time.monotonic()
     value = compute()
     with _cache_lock:
-        cache[key] = (time.monotonic(), value)
+        cache[key] = (time.monotonic(), value, time.monotonic() - started)
     return value
 
 

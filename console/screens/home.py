@@ -52,7 +52,9 @@ class HomeScreen(ConsoleScreen):
             n = d.counts.get(key, 0)
             extra = ""
             if key == "held_refunds" and d.held_totals:
-                extra = "  " + ", ".join(t.split(" × ")[1] for t in d.held_totals)
+                # Six cards across leave 14 columns: the total goes under the count there.
+                sep = "  " if self.has_class("-narrow") else "\n"
+                extra = sep + ", ".join(t.split(" × ")[1] for t in d.held_totals)
             card = self.query_one(f"#card-{key}", Static)
             card.border_subtitle = screen_key
             card.update(f"{label}\n[b]{n}[/b]{extra}")
