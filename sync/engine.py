@@ -52,7 +52,8 @@ from storage.tables import (
     ReturnLineRow,
     ReturnRow,
 )
-from sync.connectors.base import ConnectorError, NotFound
+from sync.connectors.base import ConnectorError, NotFound, RateLimited
+from sync.executor import HELD_BEFORE_SENDING
 from sync.ratelimit import FeedbackLimiter, SystemLimits
 
 log = logging.getLogger("returnline.engine")
@@ -112,8 +113,14 @@ def default_limits(systems: Systems) -> tuple[dict[str, SystemLimits], dict[str,
         limits[systems.commerce_name] = SystemLimits(
             [FeedbackLimiter(lambda now, cost: bucket.delay_for(int(cost), now))])
         costs[systems.commerce_name] = lambda kind, batch=1: commerce.estimated_cost(
-            "move_stock" if kind in ("restock", "quarantine") else kind)
+            "move_stock" if kind in ("restock", "quarantine") else kind) + (
+            # a money action first re-reads its order (prepare): both must fit the bucket
+            commerce.estimated_cost(_reread_operation(commerce)) if kind in MONEY_KINDS else 0)
     return limits, costs
+
+
+def _reread_operation(commerce: Any) -> str:
+    return "reread_order" if hasattr(commerce, "reread_order") else "get_order"
 
 
 class Engine:
@@ -276,14 +283,28 @@ class Engine:
                 "observed", _describe_return(ret, row), {"raw": raw})]))
         return ret.return_id
 
-    def _fetch_orders(self, refs: Iterable[str]) -> dict[str, Order | None]:
+    def _fetch_orders(self, refs: Iterable[str], *, before_action: bool = False
+                      ) -> dict[str, Order | None]:
+        """Orders as they are now. `before_action`: the re-read right before money moves,
+        sized to the snapshot where the connector can (Shopify: fewer points); a bucket
+        that says "not yet" is raised so the action waits instead of using the old snapshot."""
         out: dict[str, Order | None] = {}
         name = self.systems.commerce_name
+        commerce = self.systems.commerce
+        reread = getattr(commerce, "reread_order", None) if before_action else None
         for ref in sorted(refs):
             try:
-                out[ref] = self.systems.commerce.get_order(ref)
+                if reread is not None:
+                    out[ref] = reread(ref, self._snapshot(ref))
+                else:
+                    out[ref] = commerce.get_order(ref)
             except NotFound:
                 out[ref] = None
+            except RateLimited as exc:
+                if before_action and exc.code == HELD_BEFORE_SENDING:
+                    raise
+                self._health(name, exc.message)
+                continue
             except ConnectorError as exc:
                 self._health(name, exc.message)
                 continue  # keep the last snapshot; the next round asks again
@@ -311,8 +332,13 @@ class Engine:
                 row.version, row.snapshot, row.seen_at = order.version, snap, now
         s.flush()
 
-    def refresh_order(self, order_ref: str) -> None:
-        orders = self._fetch_orders([order_ref])
+    def _snapshot(self, order_ref: str) -> Order | None:
+        with self.db.reader() as s:
+            row = s.get(OrderSnapshotRow, (self.systems.commerce_name, order_ref))
+            return decode(Order, row.snapshot) if row and row.snapshot else None
+
+    def refresh_order(self, order_ref: str, *, before_action: bool = False) -> None:
+        orders = self._fetch_orders([order_ref], before_action=before_action)
         with self.db.session() as s:
             self._store_orders(s, orders, self.now())
 
@@ -334,7 +360,7 @@ class Engine:
             return action
         order_ref = (action.payload or {}).get("order_ref")
         if order_ref:
-            self.refresh_order(order_ref)
+            self.refresh_order(order_ref, before_action=True)
         now = self.now()
         with self.db.session() as s:
             self.replan(s, [action.return_id], now)

@@ -27,10 +27,12 @@ def make_jobs(engine: Any, executor: Any, settings: dict[str, Any] | None = None
     jobs = [
         Job("poll_returns", every("poll_returns_seconds"), engine.poll_returns),
         Job("poll_warehouse", every("warehouse_feed_seconds"), engine.poll_warehouse),
-        Job("outbox", every("outbox_seconds"), executor.drain, leader_only=False,
-            idle_until=lambda: executor.next_due(stock=False)),
+        # The stock batch runs before the outbox when both are due: a backlog of refunds would
+        # otherwise take every point of a shared cost bucket first, tick after tick.
         Job("stock_batch", every("stock_batch_seconds"), executor.drain_stock,
             leader_only=False, idle_until=lambda: executor.next_due(stock=True)),
+        Job("outbox", every("outbox_seconds"), executor.drain, leader_only=False,
+            idle_until=lambda: executor.next_due(stock=False)),
         Job("sweep", every("sla_sweep_seconds"), engine.sweep, idle_until=engine.next_wake),
     ]
     if webhooks:
