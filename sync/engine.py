@@ -54,7 +54,7 @@ from storage.tables import (
 )
 from sync.connectors.base import ConnectorError, NotFound, RateLimited
 from sync.executor import HELD_BEFORE_SENDING
-from sync.ratelimit import FeedbackLimiter, SystemLimits
+from sync.ratelimit import FeedbackLimiter, SystemLimits, share_day_budget
 
 log = logging.getLogger("returnline.engine")
 
@@ -87,6 +87,11 @@ class Systems:
         if target is Target.PLATFORM:
             return self.platform_name
         return self.commerce_name
+
+    def named(self) -> list[tuple[str, Any]]:
+        pairs = [(self.commerce_name, self.commerce), (self.platform_name, self.platform),
+                 (self.erp_name or "erp", self.erp), *self.feeds.items()]
+        return [(n, c) for n, c in pairs if c is not None]
 
     def by_name(self, name: str) -> Any:
         if name == self.commerce_name:
@@ -157,6 +162,15 @@ class Engine:
             return self.policy.owner(ExceptionType(exception_type))
         except ValueError:
             return "engineering"
+
+    def share_budgets(self) -> None:
+        """Day budgets kept inside connectors (ReturnGO's 2,000 calls) shared through the
+        database: called before and after every job run, so jobs, processes and restarts
+        spend one count per day."""
+        for name, connector in self.systems.named():
+            budget = getattr(connector, "budget", None)
+            if budget is not None and hasattr(budget, "take_unsaved"):
+                share_day_budget(self.db.session, name, budget, self.now())
 
     # --- master data ------------------------------------------------------------------------
     def mappings(self, s: Session | None = None) -> Mappings:

@@ -107,6 +107,9 @@ class Executor:
         self.retry = retry or RetryPolicy()
         self.stock_batch_size = stock_batch_size  # a connector's `max_stock_batch` may lower it
         self._held_until: dict[str, datetime] = {}  # system -> when its limiter allows again
+        # Points a stock batch held back by the bucket needs: the outbox leaves them, so a
+        # backlog of refunds does not take every point of a shared bucket, tick after tick.
+        self._stock_reserve: dict[str, float] = {}
         self._next_due_cache: dict[bool, tuple[int, datetime | None]] = {}
 
     # --- entry points -----------------------------------------------------------------------
@@ -134,6 +137,7 @@ class Executor:
         """The stock batch job: every due movement, as few calls per system as allowed."""
         now = self.rt.now()
         self._held_until = {}
+        self._stock_reserve = {}
         with self.rt.db.session() as s:
             claimed = outbox.claim_actions(s, self.worker, now, limit=10_000, lease=self.lease,
                                            kinds=list(STOCK_KINDS))
@@ -217,7 +221,8 @@ class Executor:
 
     def _run_one(self, action: ActionRow) -> Outcome:
         cost = self.rt.cost(action.system, action.kind)
-        if self._rate_limited([action], action.system, cost):
+        reserve = self._stock_reserve.get(action.system, 0.0)
+        if self._rate_limited([action], action.system, cost + reserve):
             return Outcome(action.key, False, "deferred by rate limit")
         handler = HANDLERS.get(action.kind)
         if handler is None:
@@ -251,6 +256,7 @@ class Executor:
     def _run_stock_batch(self, system: str, actions: list[ActionRow]) -> list[Outcome]:
         cost = self.rt.cost(system, "restock", batch=len(actions))
         if self._rate_limited(actions, system, cost):
+            self._stock_reserve[system] = self._stock_reserve.get(system, 0.0) + cost
             return [Outcome(a.key, False, "deferred by rate limit") for a in actions]
         connector = self.rt.connector(system)
         outcomes: list[Outcome] = []
