@@ -77,10 +77,12 @@ def seed_backlog(replay: Replay, returns: int) -> None:
                         for i, li in enumerate(order_lines)),
             requested_at=now - timedelta(days=3), status=PlatformStatus.RECEIVED,
             rma=pid, currency="GBP", destination_warehouse="uk-dc", received_at=now)
-        rid = engine.observe_return(ret, {"_label": pid})
+        orders = engine._fetch_orders([number])  # the real connector read
         grades = [(line.sku, Grading(Condition.SELLABLE, 1, "uk-dc", now, source="bench"))
                   for line in ret.lines]
-        with replay.db.session() as s:
+        with replay.db.session() as s:  # observed, graded and planned in one transaction
+            rid = engine._store_return(s, ret, {"_label": pid}, now)
+            engine._store_orders(s, orders, now)
             engine.record_gradings(s, rid, grades, f"bench:{pid}", now)
             engine.replan(s, [rid], now)
     # The measured run starts with a full bucket on both sides and a clean journal.
@@ -108,12 +110,13 @@ def count_charges(sb) -> dict[str, int]:
     return totals
 
 
-def open_shopify(replay: Replay) -> Counter:
+def open_actions(replay: Replay, system: str | None = "shopify") -> Counter:
+    """Open actions by kind (of one system, or of all: credit notes re-read the order too)."""
+    q = select(ActionRow.kind, func.count()).where(ActionRow.status.in_(OPEN))
+    if system:
+        q = q.where(ActionRow.system == system)
     with replay.db.reader() as s:
-        rows = s.execute(select(ActionRow.kind, func.count()).where(
-            ActionRow.system == "shopify", ActionRow.status.in_(OPEN)).group_by(
-            ActionRow.kind)).all()
-    return Counter(dict(rows))
+        return Counter(dict(s.execute(q.group_by(ActionRow.kind)).all()))
 
 
 def main() -> None:
@@ -127,7 +130,7 @@ def main() -> None:
         wall = time.perf_counter()
         replay = Replay.build(scenario(returns), f"sqlite:///{Path(tmp) / 'bench.db'}")
         seed_backlog(replay, returns)
-        backlog = open_shopify(replay)
+        backlog = open_actions(replay)
         seeded = time.perf_counter() - wall
         print(f"backlog: {backlog.get('refund', 0)} refunds, {backlog.get('restock', 0)} "
               f"restocks (seeded in {seeded:.1f}s wall)")
@@ -137,9 +140,9 @@ def main() -> None:
         wall = time.perf_counter()
         replay.scheduler.run_now("stock_batch")  # the jobs' own order when both are due
         replay.scheduler.run_now("outbox")
-        while open_shopify(replay) and replay.clock.now() - t0 < timedelta(hours=12):
+        while open_actions(replay, None) and replay.clock.now() - t0 < timedelta(hours=12):
             replay.scheduler.advance(timedelta(minutes=1))
-        left = open_shopify(replay)
+        left = open_actions(replay, None)
         drained = time.perf_counter() - wall
         last = max(datetime.fromisoformat(e["at"]) for e in sb.journal)
         took = (last - t0).total_seconds()
