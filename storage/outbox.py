@@ -31,6 +31,8 @@ def claim_actions(
     lease: timedelta = timedelta(minutes=2),
     kinds: list[str] | None = None,
     systems: list[str] | None = None,
+    exclude_kinds: list[str] | None = None,
+    exclude_systems: list[str] | None = None,
 ) -> list[ActionRow]:
     """Take up to `limit` due actions for `worker`; returns the rows it now holds."""
     due = or_(ActionRow.next_attempt_at.is_(None), ActionRow.next_attempt_at <= now)
@@ -43,6 +45,10 @@ def claim_actions(
         query = query.where(ActionRow.kind.in_(kinds))
     if systems:
         query = query.where(ActionRow.system.in_(systems))
+    if exclude_kinds:
+        query = query.where(ActionRow.kind.not_in(exclude_kinds))
+    if exclude_systems:  # systems whose rate limit said "not yet" in this drain
+        query = query.where(ActionRow.system.not_in(exclude_systems))
     query = query.order_by(ActionRow.next_attempt_at, ActionRow.key).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)

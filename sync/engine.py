@@ -53,8 +53,9 @@ from storage.tables import (
     ReturnLineRow,
     ReturnRow,
 )
-from sync.connectors.base import ConnectorError, NotFound
-from sync.ratelimit import FeedbackLimiter, SystemLimits
+from sync.connectors.base import ConnectorError, NotFound, RateLimited
+from sync.executor import HELD_BEFORE_SENDING
+from sync.ratelimit import FeedbackLimiter, SystemLimits, share_day_budget
 
 log = logging.getLogger("returnline.engine")
 
@@ -88,6 +89,11 @@ class Systems:
             return self.platform_name
         return self.commerce_name
 
+    def named(self) -> list[tuple[str, Any]]:
+        pairs = [(self.commerce_name, self.commerce), (self.platform_name, self.platform),
+                 (self.erp_name or "erp", self.erp), *self.feeds.items()]
+        return [(n, c) for n, c in pairs if c is not None]
+
     def by_name(self, name: str) -> Any:
         if name == self.commerce_name:
             return self.commerce
@@ -113,8 +119,14 @@ def default_limits(systems: Systems) -> tuple[dict[str, SystemLimits], dict[str,
         limits[systems.commerce_name] = SystemLimits(
             [FeedbackLimiter(lambda now, cost: bucket.delay_for(int(cost), now))])
         costs[systems.commerce_name] = lambda kind, batch=1: commerce.estimated_cost(
-            "move_stock" if kind in ("restock", "quarantine") else kind)
+            "move_stock" if kind in ("restock", "quarantine") else kind) + (
+            # a money action first re-reads its order (prepare): both must fit the bucket
+            commerce.estimated_cost(_reread_operation(commerce)) if kind in MONEY_KINDS else 0)
     return limits, costs
+
+
+def _reread_operation(commerce: Any) -> str:
+    return "reread_order" if hasattr(commerce, "reread_order") else "get_order"
 
 
 REPLAN_CHUNK = 500  # returns planned per read of each table and per ledger write
@@ -190,6 +202,15 @@ class Engine:
             return self.policy.owner(ExceptionType(exception_type))
         except ValueError:
             return "engineering"
+
+    def share_budgets(self) -> None:
+        """Day budgets kept inside connectors (ReturnGO's 2,000 calls) shared through the
+        database: called before and after every job run, so jobs, processes and restarts
+        spend one count per day."""
+        for name, connector in self.systems.named():
+            budget = getattr(connector, "budget", None)
+            if budget is not None and hasattr(budget, "take_unsaved"):
+                share_day_budget(self.db.session, name, budget, self.now())
 
     # --- master data ------------------------------------------------------------------------
     def mappings(self, s: Session | None = None) -> Mappings:
@@ -325,14 +346,28 @@ class Engine:
         record(s, entry)
         return [r.return_id for r in rets]
 
-    def _fetch_orders(self, refs: Iterable[str]) -> dict[str, Order | None]:
+    def _fetch_orders(self, refs: Iterable[str], *, before_action: bool = False
+                      ) -> dict[str, Order | None]:
+        """Orders as they are now. `before_action`: the re-read right before money moves,
+        sized to the snapshot where the connector can (Shopify: fewer points); a bucket
+        that says "not yet" is raised so the action waits instead of using the old snapshot."""
         out: dict[str, Order | None] = {}
         name = self.systems.commerce_name
+        commerce = self.systems.commerce
+        reread = getattr(commerce, "reread_order", None) if before_action else None
         for ref in sorted(refs):
             try:
-                out[ref] = self.systems.commerce.get_order(ref)
+                if reread is not None:
+                    out[ref] = reread(ref, self._snapshot(ref))
+                else:
+                    out[ref] = commerce.get_order(ref)
             except NotFound:
                 out[ref] = None
+            except RateLimited as exc:
+                if before_action and exc.code == HELD_BEFORE_SENDING:
+                    raise
+                self._health(name, exc.message)
+                continue
             except ConnectorError as exc:
                 self._health(name, exc.message)
                 continue  # keep the last snapshot; the next round asks again
@@ -361,8 +396,13 @@ class Engine:
                 row.version, row.snapshot, row.seen_at = order.version, snap, now
         s.flush()
 
-    def refresh_order(self, order_ref: str) -> None:
-        orders = self._fetch_orders([order_ref])
+    def _snapshot(self, order_ref: str) -> Order | None:
+        with self.db.reader() as s:
+            row = s.get(OrderSnapshotRow, (self.systems.commerce_name, order_ref))
+            return decode(Order, row.snapshot) if row and row.snapshot else None
+
+    def refresh_order(self, order_ref: str, *, before_action: bool = False) -> None:
+        orders = self._fetch_orders([order_ref], before_action=before_action)
         with self.db.session() as s:
             self._store_orders(s, orders, self.now())
 
@@ -384,7 +424,7 @@ class Engine:
             return action
         order_ref = (action.payload or {}).get("order_ref")
         if order_ref:
-            self.refresh_order(order_ref)
+            self.refresh_order(order_ref, before_action=True)
         now = self.now()
         with self.db.session() as s:
             self.replan(s, [action.return_id], now)

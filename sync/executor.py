@@ -102,28 +102,34 @@ class Outcome:
 class Executor:
     def __init__(self, runtime: Runtime, worker: str = "worker-1", *,
                  lease: timedelta = timedelta(minutes=2), retry: RetryPolicy | None = None,
-                 stock_batch_size: int = 100) -> None:
+                 stock_batch_size: int = 250) -> None:
         self.rt = runtime
         self.worker = worker
         self.lease = lease
         self.retry = retry or RetryPolicy()
-        self.stock_batch_size = stock_batch_size
+        self.stock_batch_size = stock_batch_size  # a connector's `max_stock_batch` may lower it
+        self._held_until: dict[str, datetime] = {}  # system -> when its limiter allows again
+        # Points a stock batch held back by the bucket needs: the outbox leaves them, so a
+        # backlog of refunds does not take every point of a shared bucket, tick after tick.
+        self._stock_reserve: dict[str, float] = {}
         self._next_due_cache: dict[bool, tuple[int, datetime | None]] = {}
 
     # --- entry points -----------------------------------------------------------------------
     def drain(self, *, include_stock: bool = False, max_rounds: int = 1000) -> list[Outcome]:
-        """Run every action due now (stock movements only when `include_stock`)."""
-        kinds_excluded = () if include_stock else STOCK_KINDS
+        """Run every action due now (stock movements only when `include_stock`).
+
+        Once a system's rate limit says "not yet", its other claimed actions are handed back
+        in one go and it is not claimed from again in this drain: a bucket that is empty now
+        is asked again when the scheduler next runs, not once per waiting action."""
+        kinds_excluded = [] if include_stock else list(STOCK_KINDS)
         outcomes: list[Outcome] = []
+        self._held_until = {}
         for _ in range(max_rounds):
             now = self.rt.now()
             with self.rt.db.session() as s:
-                claimed = outbox.claim_actions(s, self.worker, now, limit=50, lease=self.lease)
-                # Stock waits for its batch job; give those back untouched.
-                deferred = [a for a in claimed if a.kind in kinds_excluded]
-                for a in deferred:
-                    outbox.defer_action(s, a.key, self.worker, a.next_attempt_at or now, now)
-            claimed = [a for a in claimed if a.kind not in kinds_excluded]
+                claimed = outbox.claim_actions(s, self.worker, now, limit=50, lease=self.lease,
+                                               exclude_kinds=kinds_excluded,
+                                               exclude_systems=sorted(self._held_until))
             if not claimed:
                 break
             outcomes.extend(self._run_claimed(claimed))
@@ -132,6 +138,8 @@ class Executor:
     def drain_stock(self) -> list[Outcome]:
         """The stock batch job: every due movement, as few calls per system as allowed."""
         now = self.rt.now()
+        self._held_until = {}
+        self._stock_reserve = {}
         with self.rt.db.session() as s:
             claimed = outbox.claim_actions(s, self.worker, now, limit=10_000, lease=self.lease,
                                            kinds=list(STOCK_KINDS))
@@ -155,15 +163,51 @@ class Executor:
     def _run_claimed(self, claimed: list[ActionRow]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         stock: dict[str, list[ActionRow]] = defaultdict(list)
+        held: dict[str, list[ActionRow]] = defaultdict(list)
         for action in claimed:
-            if action.kind in STOCK_KINDS:
+            if action.system in self._held_until:
+                held[action.system].append(action)  # its system said "not yet": hand back
+            elif action.kind in STOCK_KINDS:
                 stock[action.system].append(action)
             else:
                 outcomes.append(self._run_one(action))
         for system, actions in stock.items():
-            for i in range(0, len(actions), self.stock_batch_size):
-                outcomes.extend(self._run_stock_batch(system, actions[i:i + self.stock_batch_size]))
+            size = self._stock_batch_size(system)
+            for i in range(0, len(actions), size):
+                chunk = actions[i:i + size]
+                if system in self._held_until:
+                    held[system].extend(chunk)
+                else:
+                    outcomes.extend(self._run_stock_batch(system, chunk))
+        for system, actions in held.items():
+            outcomes.extend(self._hand_back(system, actions))
         return outcomes
+
+    def _stock_batch_size(self, system: str) -> int:
+        """As many movements per call as the system's API takes (Shopify: 250 per input)."""
+        limit = getattr(self.rt.connector(system), "max_stock_batch", None)
+        return min(self.stock_batch_size, int(limit)) if limit else self.stock_batch_size
+
+    def _hold(self, system: str, until: datetime) -> None:
+        current = self._held_until.get(system)
+        self._held_until[system] = until if current is None else min(current, until)
+
+    def _hand_back(self, system: str, actions: list[ActionRow]) -> list[Outcome]:
+        """Give claimed actions back unattempted, each due when the limiter can pay for it
+        (one transaction for all of them)."""
+        now = self.rt.now()
+        limits = self.rt.limits(system)
+        with self.rt.db.session() as s:
+            for a in actions:
+                wait = limits.delay_for(now, self._cost_of(a))
+                until = max(self._held_until[system], now + timedelta(seconds=wait))
+                outbox.defer_action(s, a.key, self.worker, until, now)
+        return [Outcome(a.key, False, "deferred by rate limit") for a in actions]
+
+    def _cost_of(self, action: ActionRow) -> float:
+        if action.kind in STOCK_KINDS:
+            return self.rt.cost(action.system, action.kind, batch=1)
+        return self.rt.cost(action.system, action.kind)
 
     def _rate_limited(self, actions: list[ActionRow], system: str, cost: float) -> bool:
         now = self.rt.now()
@@ -171,6 +215,7 @@ class Executor:
         if wait <= 0:
             return False
         until = now + timedelta(seconds=wait)
+        self._hold(system, until)
         with self.rt.db.session() as s:
             for a in actions:
                 outbox.defer_action(s, a.key, self.worker, until, now)
@@ -178,12 +223,14 @@ class Executor:
 
     def _run_one(self, action: ActionRow) -> Outcome:
         cost = self.rt.cost(action.system, action.kind)
-        if self._rate_limited([action], action.system, cost):
+        reserve = self._stock_reserve.get(action.system, 0.0)
+        if self._rate_limited([action], action.system, cost + reserve):
             return Outcome(action.key, False, "deferred by rate limit")
         handler = HANDLERS.get(action.kind)
         if handler is None:
             return self._give_up(action, PermanentError(f"no handler for {action.kind!r}"))
         connector = self.rt.connector(action.system)
+        sent = False
         try:
             prepared = self.rt.prepare(action)
             if prepared is None:
@@ -196,9 +243,12 @@ class Executor:
                 self.rt.limits(action.system).record(self.rt.now(), cost)
                 with self.rt.db.session() as s:
                     outbox.mark_sent(s, action.key, self.worker, self.rt.now())
+                sent = True
                 effect = handler.call(self, connector, action)
         except ConnectorError as exc:
-            return self._failed(action, exc)
+            # Held back by the bucket while preparing (the order re-read) or looking up:
+            # nothing was counted yet, so nothing is given back.
+            return self._failed(action, exc, counted=sent)
         except (KeyError, TypeError, ValueError) as exc:
             # A payload we cannot turn into a request: keep it, say why, let a person look.
             return self._give_up(action, PermanentError(
@@ -208,6 +258,7 @@ class Executor:
     def _run_stock_batch(self, system: str, actions: list[ActionRow]) -> list[Outcome]:
         cost = self.rt.cost(system, "restock", batch=len(actions))
         if self._rate_limited(actions, system, cost):
+            self._stock_reserve[system] = self._stock_reserve.get(system, 0.0) + cost
             return [Outcome(a.key, False, "deferred by rate limit") for a in actions]
         connector = self.rt.connector(system)
         outcomes: list[Outcome] = []
@@ -276,34 +327,50 @@ class Executor:
                                else self._give_up(a, exc) for a in held]
         except ConnectorError as exc:
             return outcomes + [self._failed(a, exc) for a in held]
-        return outcomes + [self._succeeded(a, effects[a.key]) for a in held]
+        return outcomes + self._succeeded_all([(a, effects[a.key]) for a in held])
 
     # --- recording outcomes -----------------------------------------------------------------
     def _succeeded(self, action: ActionRow, effect: Effect) -> Outcome:
-        now = self.rt.now()
-        with self.rt.db.session() as s:
-            if not outbox.complete_action(s, action.key, self.worker, now,
-                                          external_id=effect.external_id,
-                                          result=json.loads(json.dumps(effect.data, default=str))):
-                return Outcome(action.key, False, "lease lost; another worker owns it")
-            # A retried action that now worked closes the exception it had opened.
-            entry = LedgerEntry(now=now, events=[EventDraft(
-                f"{action.key}:done", action.return_id, now, action.system, "action",
-                effect.summary, {"key": action.key, "kind": action.kind,
-                                 "external_id": effect.external_id})],
-                exceptions_close={f"{action.key}:failed": "succeeded on retry"})
-            record(s, entry)
-            self.rt.replan(s, [action.return_id], now)
-        return Outcome(action.key, True, effect.summary)
+        return self._succeeded_all([(action, effect)])[0]
 
-    def _failed(self, action: ActionRow, exc: ConnectorError) -> Outcome:
+    def _succeeded_all(self, done: list[tuple[ActionRow, Effect]]) -> list[Outcome]:
+        """Record effects that exist, in one transaction (a stock batch: hundreds of them),
+        and re-plan each return they touch once."""
+        now = self.rt.now()
+        outcomes: list[Outcome] = []
+        touched: list[str] = []
+        with self.rt.db.session() as s:
+            entry = LedgerEntry(now=now)
+            for action, effect in done:
+                if not outbox.complete_action(s, action.key, self.worker, now,
+                                              external_id=effect.external_id,
+                                              result=json.loads(json.dumps(effect.data,
+                                                                           default=str))):
+                    outcomes.append(Outcome(action.key, False,
+                                            "lease lost; another worker owns it"))
+                    continue
+                entry.events.append(EventDraft(
+                    f"{action.key}:done", action.return_id, now, action.system, "action",
+                    effect.summary, {"key": action.key, "kind": action.kind,
+                                     "external_id": effect.external_id}))
+                # A retried action that now worked closes the exception it had opened.
+                entry.exceptions_close[f"{action.key}:failed"] = "succeeded on retry"
+                touched.append(action.return_id)
+                outcomes.append(Outcome(action.key, True, effect.summary))
+            if touched:
+                record(s, entry)
+                self.rt.replan(s, touched, now)
+        return outcomes
+
+    def _failed(self, action: ActionRow, exc: ConnectorError, *, counted: bool = True) -> Outcome:
+        """`counted`: the attempt was already counted as sent (mark_sent) when it failed."""
         if isinstance(exc, RateLimited) and exc.code == HELD_BEFORE_SENDING:
             # The connector's own bucket said "not yet" before anything left: no attempt spent.
             now = self.rt.now()
+            until = now + timedelta(seconds=exc.retry_after or 1.0)
+            self._hold(action.system, until)
             with self.rt.db.session() as s:
-                outbox.defer_action(s, action.key, self.worker,
-                                    now + timedelta(seconds=exc.retry_after or 1.0), now,
-                                    uncount=True)
+                outbox.defer_action(s, action.key, self.worker, until, now, uncount=counted)
             return Outcome(action.key, False, "deferred by rate limit")
         if isinstance(exc, AuthError | PermanentError) and not isinstance(exc, ConflictError):
             return self._give_up(action, exc)

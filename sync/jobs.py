@@ -24,19 +24,36 @@ def make_jobs(engine: Any, executor: Any, settings: dict[str, Any] | None = None
     def every(key: str) -> timedelta:
         return timedelta(seconds=int(cfg[key]))
 
+    share = getattr(engine, "share_budgets", None)
+
+    def budgeted(run):
+        """Each run starts from the day's shared budget count and hands back what it spent."""
+        if share is None:
+            return run
+
+        def with_budgets():
+            share()
+            try:
+                return run()
+            finally:
+                share()
+        return with_budgets
+
     jobs = [
-        Job("poll_returns", every("poll_returns_seconds"), engine.poll_returns),
-        Job("poll_warehouse", every("warehouse_feed_seconds"), engine.poll_warehouse),
-        Job("outbox", every("outbox_seconds"), executor.drain, leader_only=False,
+        Job("poll_returns", every("poll_returns_seconds"), budgeted(engine.poll_returns)),
+        Job("poll_warehouse", every("warehouse_feed_seconds"), budgeted(engine.poll_warehouse)),
+        Job("outbox", every("outbox_seconds"), budgeted(executor.drain), leader_only=False,
             idle_until=lambda: executor.next_due(stock=False)),
-        Job("stock_batch", every("stock_batch_seconds"), executor.drain_stock,
+        Job("stock_batch", every("stock_batch_seconds"), budgeted(executor.drain_stock),
             leader_only=False, idle_until=lambda: executor.next_due(stock=True)),
-        Job("sweep", every("sla_sweep_seconds"), engine.sweep, idle_until=engine.next_wake),
+        Job("sweep", every("sla_sweep_seconds"), budgeted(engine.sweep),
+            idle_until=engine.next_wake),
     ]
     if webhooks:
         from sync.webhooks import process_pending
 
-        jobs.append(Job("webhooks", timedelta(seconds=10), lambda: process_pending(engine)))
+        jobs.append(Job("webhooks", timedelta(seconds=10),
+                        budgeted(lambda: process_pending(engine))))
     if reconcile_daily:
         jobs.append(Job("reconcile", timedelta(days=1), lambda: reconcile_yesterday(engine)))
     return jobs

@@ -11,8 +11,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import update
 from sqlmodel import Session
 
 from storage.tables import RateBudgetRow
@@ -85,14 +86,33 @@ class DailyBudget:
 
 def add_budget_use(session: Session, system: str, window: str, used: int, limit: int,
                    now: datetime) -> None:
-    row = session.get(RateBudgetRow, (system, window))
-    if row is None:
+    """Add `used` calls to a budget window; an atomic UPDATE, so two processes adding at once
+    both count."""
+    res = session.execute(update(RateBudgetRow).where(
+        RateBudgetRow.system == system, RateBudgetRow.window == window).values(
+        used=RateBudgetRow.used + used, limit=limit, updated_at=now))
+    if not res.rowcount:
         session.add(RateBudgetRow(system=system, window=window, used=used, limit=limit,
                                   updated_at=now))
-    else:
-        row.used += used
-        row.limit = limit
-        row.updated_at = now
+    session.flush()
+
+
+def share_day_budget(session_factory: Any, system: str, budget: Any, now: datetime) -> int:
+    """A connector's own day budget (ReturnGO's 2,000 calls) kept in `rate_budgets`: what this
+    process spent since the last hand-over is added to each day's row, and the budget takes
+    back today's total, so every job, process and restart counts the same day once.
+    Returns today's total."""
+    today = budget.day_of(now)
+    spent = budget.take_unsaved()
+    with session_factory() as s:
+        for day, calls in sorted(spent.items()):
+            add_budget_use(s, system, f"day:{day}", calls, budget.per_day, now)
+        row = s.get(RateBudgetRow, (system, f"day:{today}"))
+        total = row.used if row is not None else 0
+        if row is not None:
+            row.state = budget.export_state()
+    budget.set_used(now, total)
+    return total
 
 
 @dataclass

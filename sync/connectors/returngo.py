@@ -74,8 +74,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class ReturnGOBudget:
     """100 calls/s and `per_day` calls per UTC day; never sleeps, exports its state.
 
-    The engine persists `export_state()` (e.g. beside the cursor) and rebuilds with
-    `ReturnGOBudget.from_state(...)`, so a restart does not hand out the day's budget twice.
+    The day's count is shared through the database (rate_budgets) by the engine: before and
+    after each job run it hands over what this process spent (`take_unsaved`) and takes back
+    the day's total across every process and restart (`set_used`). `export_state()` /
+    `from_state()` carry the whole state where one process keeps it alone.
+    ASSUMED: the day is the UTC day (the public record does not say which timezone).
     """
 
     def __init__(self, per_day: int = 2000, per_second: int = 100) -> None:
@@ -84,6 +87,11 @@ class ReturnGOBudget:
         self.used = 0
         self.second: str | None = None
         self.in_second = 0
+        self.unsaved: dict[str, int] = {}  # day -> calls spent here, not yet in the database
+
+    @staticmethod
+    def day_of(now: datetime) -> str:
+        return now.astimezone(UTC).date().isoformat()
 
     def _roll(self, now: datetime) -> None:
         now = now.astimezone(UTC)
@@ -109,11 +117,28 @@ class ReturnGOBudget:
         self._roll(now)
         self.used += int(cost)
         self.in_second += int(cost)
+        self._unsaved(int(cost))
 
     def exhaust(self, now: datetime) -> None:
         """The server said the daily quota is gone (another client shares the key)."""
         self._roll(now)
+        if self.used < self.per_day:
+            self._unsaved(self.per_day - self.used)
         self.used = max(self.used, self.per_day)
+
+    def _unsaved(self, calls: int) -> None:
+        if self.day is not None and calls:
+            self.unsaved[self.day] = self.unsaved.get(self.day, 0) + calls
+
+    def take_unsaved(self) -> dict[str, int]:
+        """Calls spent here since the last hand-over, by day (and forget them)."""
+        taken, self.unsaved = self.unsaved, {}
+        return taken
+
+    def set_used(self, now: datetime, used_today: int) -> None:
+        """The day's count as every process together spent it (from the database)."""
+        self._roll(now)
+        self.used = used_today + self.unsaved.get(self.day or "", 0)
 
     def export_state(self) -> dict[str, Any]:
         return {"day": self.day, "used": self.used, "second": self.second,

@@ -38,6 +38,7 @@ from sync.connectors.shopify.transport import Answer, ShopifyTransport
 
 MAX_KEY_ATTEMPTS = 8  # a key whose first attempt failed is spent; we move on to key#2, key#3..
 MAX_CHANGES_PER_INPUT = 250  # Shopify's input array limit
+MAX_LINES_READ = 50  # lineItems(first: 50) of the full order read
 MAX_ALIASES_PER_CALL = 50  # 13 points each: well under the 1,000 single-query limit
 PREVIOUS_ATTEMPT_FAILED = "A previous request with this idempotency key failed"
 REASONS = {"available": "restock", "damaged": "damaged", "quality_control": "quality_control"}
@@ -86,6 +87,7 @@ def stock_batch_key(movements: Sequence[StockMovement]) -> str:
 
 class ShopifyConnector:
     name = "shopify"
+    max_stock_batch = MAX_CHANGES_PER_INPUT  # movements per executor batch: one full input
 
     def __init__(self, client: httpx.Client, shop: str, access_token: str,
                  api_version: str = "2026-04",
@@ -142,6 +144,30 @@ class ShopifyConnector:
             raw, exchanges = nodes[0], answer.data["exchanges"]["nodes"]
         self._remember(raw)
         return self._to_order(raw, exchanges)
+
+    def reread_order(self, order_ref: str, known: Order | None = None) -> Order | None:
+        """The order as it is now, right before money moves: the same facts as `get_order`
+        from a query sized to the order as last seen (`known`). An order that grew (more
+        lines, or a refund touching more lines than it had) is read again in full."""
+        if known is None or order_ref.startswith("gid://"):
+            return self.get_order(order_ref)
+        size = min(MAX_LINES_READ, len(known.lines) + 1)
+        name = "#" + order_ref.lstrip("#")
+        answer = self.http.call(
+            "reread_order", docs.ORDER_REREAD,
+            {"query": f"name:{name}", "exchanges": self._exchange_query(name), "lines": size},
+            write=False, what=f"re-read order {name}")
+        self.http.refuse(answer, "re-read order", write=False)
+        nodes = [n for n in answer.data["orders"]["nodes"] if n["name"] == name]
+        if not nodes:
+            return None
+        raw = nodes[0]
+        full = [len(raw["lineItems"]["nodes"])] + [len(r["refundLineItems"]["nodes"])
+                                                   for r in raw.get("refunds") or []]
+        if size < MAX_LINES_READ and max(full) >= size:
+            return self.get_order(order_ref)  # more than we sized for: read it all
+        self._remember(raw)
+        return self._to_order(raw, answer.data["exchanges"]["nodes"])
 
     @staticmethod
     def _exchange_query(name: str) -> str:

@@ -55,6 +55,46 @@ query ReturnlineOrderByName($query: String!, $exchanges: String!) {
 }
 """ + ORDER_FRAGMENT
 
+# The re-read right before a refund or credit note: only what the rules and the refund need,
+# with line connections sized to the order as last seen (+1, so a grown order shows itself
+# and is read in full). About 70 requested points for a 5-line order instead of 435.
+ORDER_REREAD = f"""
+query ReturnlineOrderReread($query: String!, $exchanges: String!, $lines: Int!) {{
+  orders(first: 1, query: $query) {{
+    nodes {{
+      id
+      name
+      updatedAt
+      cancelledAt
+      closed
+      currencyCode
+      tags
+      customAttributes {{ key value }}
+      transactions(first: 10) {{ id kind status gateway }}
+      lineItems(first: $lines) {{
+        nodes {{
+          id
+          sku
+          quantity
+          refundableQuantity
+          discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }}
+          taxLines {{ priceSet {{ {MONEY} }} }}
+          lineItemGroup {{ variantSku }}
+        }}
+      }}
+      refunds(first: 50) {{
+        id
+        note
+        createdAt
+        totalRefundedSet {{ {MONEY} }}
+        refundLineItems(first: $lines) {{ nodes {{ quantity lineItem {{ id sku }} }} }}
+      }}
+    }}
+  }}
+  exchanges: orders(first: 10, query: $exchanges) {{ nodes {{ id name }} }}
+}}
+"""
+
 ORDER_BY_ID = """
 query ReturnlineOrderById($id: ID!) {
   order(id: $id) { ...ReturnlineOrder }
@@ -214,6 +254,7 @@ def all_documents() -> dict[str, str]:
     docs = {
         "order_by_name": ORDER_BY_NAME,
         "order_by_id": ORDER_BY_ID,
+        "order_reread": ORDER_REREAD,
         "order_returns": ORDER_RETURNS,
         "exchanges": EXCHANGES,
         "order_note": ORDER_NOTE,

@@ -32,6 +32,7 @@ from sync.connectors.shopify.bucket import ShopifyCostBucket
 STATIC_COSTS = {
     "get_order": 435,
     "get_order_by_id": 423,
+    "reread_order": 3 + (2 + 6 * 6) + (2 + 2 + 6 * 2) + 12,  # a 5-line order (first: 6)
     "exchanges": 12,
     "order_note": 1,
     "order_returns": 1 + 104 + 2 + 10 * (1 + 2 + 50),
