@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from console import data
 from console.actions import SCREEN_TITLES, bindings_for, permission_of
-from console.widgets import TopBar
+from console.widgets import ColumnTable, TopBar
 from sync.operations import Refused
 
 if TYPE_CHECKING:
@@ -151,3 +151,16 @@ class ConsoleScreen(Screen):
     def _op_failed(self, label: str, message: str, severity: str) -> None:
         self.notify(message, title=f"{label} failed", severity=severity, timeout=10)
         self.reload()
+
+
+class ReturnRowsScreen(ConsoleScreen):
+    """A screen whose table rows are returns (keyed by return id): Enter opens the return."""
+
+    def action_open(self) -> None:
+        key = self.query_one(ColumnTable).current_key()
+        if key:
+            self.rl.open_return(key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.rl.open_return(event.row_key.value)

@@ -17,7 +17,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 
 from console.format import clock, middle
-from console.screens.base import ConsoleScreen
+from console.screens.base import ReturnRowsScreen
 from console.widgets import NARROW, Col, ColumnTable
 from sync.reconcile import ReconReport, ReconRow, period
 
@@ -50,7 +50,7 @@ def row_cells(row: ReconRow, narrow: bool) -> dict[str, object]:
             "problem": ", ".join(sorted({p.partition(":")[0] for p in row.problems}))}
 
 
-class ReconScreen(ConsoleScreen):
+class ReconScreen(ReturnRowsScreen):
     SCOPE = "recon"
 
     def __init__(self) -> None:
@@ -232,11 +232,3 @@ class ReconScreen(ConsoleScreen):
         self.app.call_from_thread(self.notify, f"{len(report.rows)} rows written to {path}",
                                   title="Exported CSV", timeout=8)
 
-    def action_open(self) -> None:
-        key = self.query_one(ColumnTable).current_key()
-        if key:
-            self.rl.open_return(key)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.rl.open_return(event.row_key.value)

@@ -4,11 +4,11 @@ pages, jump to either end, filter by state. Enter opens the return."""
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from console import data
 from console.format import middle, when
-from console.screens.base import ConsoleScreen
+from console.screens.base import ReturnRowsScreen
 from console.widgets import Col, ColumnTable
 from storage.queries import OPEN_STATES_ORDER
 
@@ -29,7 +29,7 @@ def return_cells(item: data.ReturnItem, narrow: bool = False) -> dict[str, str]:
             "updated": when(item.updated_at)}
 
 
-class ReturnsScreen(ConsoleScreen):
+class ReturnsScreen(ReturnRowsScreen):
     SCOPE = "returns"
 
     def __init__(self) -> None:
@@ -103,11 +103,3 @@ class ReturnsScreen(ConsoleScreen):
         self.notify(f"Showing {self.state or 'all states'}", timeout=2)
         self._go("first")
 
-    def action_open(self) -> None:
-        key = self.query_one(ColumnTable).current_key()
-        if key:
-            self.rl.open_return(key)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.rl.open_return(event.row_key.value)

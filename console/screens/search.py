@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import Input, Label
 
 from console import data
-from console.screens.base import ConsoleScreen
+from console.screens.base import ReturnRowsScreen
 from console.screens.returns import COLUMNS, return_cells
 from console.widgets import ColumnTable
 
 
-class SearchScreen(ConsoleScreen):
+class SearchScreen(ReturnRowsScreen):
     SCOPE = "search"
 
     def __init__(self) -> None:
@@ -62,11 +62,3 @@ class SearchScreen(ConsoleScreen):
         elif single and items:
             table.focus()
 
-    def action_open(self) -> None:
-        key = self.query_one(ColumnTable).current_key()
-        if key:
-            self.rl.open_return(key)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.rl.open_return(event.row_key.value)

@@ -12,6 +12,11 @@ import re
 
 MONEY = "shopMoney { amount currencyCode }"
 
+# What the rules need of an order line, in the full read and the re-read before money moves.
+LINE_ITEM = (f"id sku quantity refundableQuantity "
+             f"discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }} "
+             f"taxLines {{ priceSet {{ {MONEY} }} }} lineItemGroup {{ variantSku }}")
+
 ORDER_FRAGMENT = f"""
 fragment ReturnlineOrder on Order {{
   id
@@ -26,17 +31,7 @@ fragment ReturnlineOrder on Order {{
   tags
   customAttributes {{ key value }}
   transactions(first: 10) {{ id kind status gateway amountSet {{ {MONEY} }} }}
-  lineItems(first: 50) {{
-    nodes {{
-      id
-      sku
-      quantity
-      refundableQuantity
-      discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }}
-      taxLines {{ priceSet {{ {MONEY} }} }}
-      lineItemGroup {{ variantSku }}
-    }}
-  }}
+  lineItems(first: 50) {{ nodes {{ {LINE_ITEM} }} }}
   refunds(first: 50) {{
     id
     note
@@ -71,17 +66,7 @@ query ReturnlineOrderReread($query: String!, $exchanges: String!, $lines: Int!) 
       tags
       customAttributes {{ key value }}
       transactions(first: 10) {{ id kind status gateway }}
-      lineItems(first: $lines) {{
-        nodes {{
-          id
-          sku
-          quantity
-          refundableQuantity
-          discountedUnitPriceAfterAllDiscountsSet {{ {MONEY} }}
-          taxLines {{ priceSet {{ {MONEY} }} }}
-          lineItemGroup {{ variantSku }}
-        }}
-      }}
+      lineItems(first: $lines) {{ nodes {{ {LINE_ITEM} }} }}
       refunds(first: 50) {{
         id
         note
