@@ -24,7 +24,9 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlmodel import Session
 
+from rules.lifecycle import ActionKind
 from rules.money import Money
+from rules.outputs import failure_key
 from storage import outbox
 from storage.codec import decode
 from storage.db import Database
@@ -53,15 +55,14 @@ HELD_BEFORE_SENDING = "COST_BUCKET"  # Shopify's connector: waited for its cost 
 
 # The exception an action opens when it gives up. `action_failed` extends the contract's
 # list for actions that move no money or stock (return records, tags, comments).
-FAILURE_EXCEPTION = {
-    "refund": "refund_failed",
-    "approve_platform_return": "refund_failed",
-    "credit_note": "credit_note_failed",
-    "restock": "restock_failed",
-    "quarantine": "restock_failed",
-    "exchange_order": "exchange_failed",
-    "return_authorisation": "return_authorisation_failed",
-}
+def failure_of(action: ActionRow) -> tuple[str, str]:
+    """The exception key and type for an action that finally failed: the rules' own key, so
+    the executor and the re-plan speak of one problem and one resolution settles it."""
+    try:
+        kind = ActionKind(action.kind)
+    except ValueError:  # not a rules action (a comment on the platform): a key of its own
+        return f"{action.key}:failed", "action_failed"
+    return failure_key(action.return_id, action.key, kind), kind.failure.value
 
 
 @dataclass
@@ -354,7 +355,7 @@ class Executor:
                     effect.summary, {"key": action.key, "kind": action.kind,
                                      "external_id": effect.external_id}))
                 # A retried action that now worked closes the exception it had opened.
-                entry.exceptions_close[f"{action.key}:failed"] = "succeeded on retry"
+                entry.exceptions_close[failure_of(action)[0]] = "succeeded on retry"
                 touched.append(action.return_id)
                 outcomes.append(Outcome(action.key, True, effect.summary))
             if touched:
@@ -398,7 +399,7 @@ class Executor:
 
     def _give_up(self, action: ActionRow, exc: ConnectorError) -> Outcome:
         now = self.rt.now()
-        exc_type = FAILURE_EXCEPTION.get(action.kind, "action_failed")
+        failed_key, exc_type = failure_of(action)
         owner = "engineering" if isinstance(exc, AuthError) else self.rt.owner(exc_type)
         with self.rt.db.session() as s:
             outbox.fail_action(s, action.key, self.worker, now, error=exc.message,
@@ -412,7 +413,7 @@ class Executor:
                                    f"{_label(action.kind)} failed: {exc.message}",
                                    {"key": action.key})],
                 exceptions_open=[ExceptionDraft(
-                    f"{action.key}:failed", action.return_id, exc_type, owner,
+                    failed_key, action.return_id, exc_type, owner,
                     f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
             self.rt.replan(s, [action.return_id], now)
         return Outcome(action.key, False, exc.message)
