@@ -396,6 +396,14 @@ class Engine:
                 row.version, row.snapshot, row.seen_at = order.version, snap, now
         s.flush()
 
+    def read_order_now(self, order_ref: str) -> Order | None:
+        """The order as commerce has it now, by the cheapest full-enough read (Shopify: sized
+        to the stored snapshot). Errors are the caller's to handle."""
+        reread = getattr(self.systems.commerce, "reread_order", None)
+        if reread is not None:
+            return reread(order_ref, self._snapshot(order_ref))
+        return self.systems.commerce.get_order(order_ref)
+
     def _snapshot(self, order_ref: str) -> Order | None:
         with self.db.reader() as s:
             row = s.get(OrderSnapshotRow, (self.systems.commerce_name, order_ref))

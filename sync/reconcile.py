@@ -41,10 +41,17 @@ class ReconRow:
     stock_expected: int = 0  # units our succeeded stock actions moved
     stock_found: int = 0  # of those, confirmed in the commerce system's own records
     problems: list[str] = field(default_factory=list)
+    # What could not be checked (a system unreadable now): neither ok nor a mismatch, and
+    # never an exception; run it again later.
+    unchecked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unchecked
+
+    @property
+    def status(self) -> str:
+        return "MISMATCH" if self.problems else "UNCHECKED" if self.unchecked else "ok"
 
 
 @dataclass
@@ -56,11 +63,16 @@ class ReconReport:
 
     @property
     def mismatches(self) -> list[ReconRow]:
-        return [r for r in self.rows if not r.ok]
+        return [r for r in self.rows if r.problems]
+
+    @property
+    def unchecked(self) -> list[ReconRow]:
+        return [r for r in self.rows if r.unchecked and not r.problems]
 
     def as_json(self) -> dict[str, Any]:
         return {"from": self.since.isoformat(), "to": self.until.isoformat(),
                 "returns": len(self.rows), "mismatches": len(self.mismatches),
+                "unchecked": len(self.unchecked),
                 "errors": self.errors, "rows": [asdict(r) for r in self.rows]}
 
     def write_csv(self, path: Path) -> None:
@@ -72,7 +84,7 @@ class ReconReport:
             for r in self.rows:
                 w.writerow([r.return_id, r.order_ref, r.currency, r.refund_expected,
                             r.refund_in_commerce, r.credit_note_in_erp, r.stock_expected,
-                            r.stock_found, "ok" if r.ok else "MISMATCH", "; ".join(r.problems)])
+                            r.stock_found, r.status, "; ".join(r.problems + r.unchecked)])
 
 
 def period(day_from: date, day_to: date) -> tuple[datetime, datetime]:
@@ -124,6 +136,13 @@ def reconcile(engine: Any, since: datetime, until: datetime, *, open_exceptions:
     return report
 
 
+@dataclass(frozen=True)
+class Unread:
+    """An order commerce would not give us now (rate limit, outage), and why."""
+
+    why: str
+
+
 def _money_sum(values: list[Money], currency: str) -> Money:
     total = Money.zero(currency)
     for v in values:
@@ -149,11 +168,15 @@ def _row_for(engine: Any, ret: ReturnRow, mine: list[ActionRow], notes: list[dic
     if commerce_refunds or ret.money_mover == "returnline":
         if ret.order_ref not in orders:
             try:
-                orders[ret.order_ref] = systems.commerce.get_order(ret.order_ref)
+                orders[ret.order_ref] = engine.read_order_now(ret.order_ref)
             except ConnectorError as exc:
-                orders[ret.order_ref] = None
+                orders[ret.order_ref] = Unread(exc.message)
                 errors.append(f"{systems.commerce_name} order {ret.order_ref}: {exc.message}")
         order = orders.get(ret.order_ref)
+        if isinstance(order, Unread):
+            row.unchecked.append(f"{systems.commerce_name} order {ret.order_ref} not read: "
+                                 f"{order.why}")
+            order = None
         if order is not None:
             for r in order.refunds:
                 if r.idempotency_key and r.idempotency_key.startswith(f"rl:{ret.return_id}:"):
@@ -184,8 +207,9 @@ def _row_for(engine: Any, ret: ReturnRow, mine: list[ActionRow], notes: list[dic
             row.stock_expected += delta
             try:
                 found = systems.commerce.find_stock_movement(a.key)
-            except ConnectorError:
+            except ConnectorError as exc:
                 found = None
+                row.unchecked.append(f"stock movement {a.key} not read: {exc.message}")
             if found is not None or a.external_id:
                 row.stock_found += delta
     return row

@@ -1,9 +1,9 @@
-"""Reconciliation: for a period (yesterday by default; editable from/to dates), per return the
-refunds we made vs what commerce shows vs the ERP's credit notes vs stock movements, using
-sync.reconcile (which reads the external systems, so it runs in a thread worker with
-progress). Mismatches come first; `m` shows only them; `e` exports what is shown to CSV;
-enter opens the return's timeline. Looking changes nothing: the `recon:` exceptions for finance
-are opened by the nightly job and `returnline reconcile`, not by this view."""
+"""Reconciliation: for a period (the month so far by default; editable from/to dates), per
+return the refunds we made vs what commerce shows vs the ERP's credit notes vs stock
+movements, using sync.reconcile (which reads the external systems, so it runs in a thread
+worker with progress). Mismatches come first; `m` shows only them; `e` exports what is shown
+to CSV; enter opens the return's timeline. Looking changes nothing: the `recon:` exceptions
+for finance are opened by the nightly job and `returnline reconcile`, not by this view."""
 
 from __future__ import annotations
 
@@ -30,18 +30,19 @@ COLUMNS = [
     Col("commerce", "Commerce", 9, narrow_width=8),
     Col("erp", "ERP credit", 10),
     Col("stock", "Stock", 5),
-    Col("status", "Status", 8),
+    Col("status", "Status", 9),
     Col("problem", "Problem", 16, wide_only=True),  # the kinds; the line below says it all
 ]
 
 
 def sort_rows(rows: list[ReconRow]) -> list[ReconRow]:
     """Mismatches first, then by return id (stable, so the CSV and the table agree)."""
-    return sorted(rows, key=lambda r: (r.ok, r.return_id))
+    return sorted(rows, key=lambda r: (not r.problems, r.ok, r.return_id))
 
 
 def row_cells(row: ReconRow, narrow: bool) -> dict[str, object]:
-    status = Text("ok", style="green") if row.ok else Text("MISMATCH", style="bold red")
+    style = {"ok": "green", "MISMATCH": "bold red", "UNCHECKED": "yellow"}[row.status]
+    status = Text(row.status if row.status != "UNCHECKED" else "unchecked", style=style)
     return {"return_id": middle(row.return_id, 22) if narrow else row.return_id,
             "order": row.order_ref, "currency": row.currency,
             "expected": row.refund_expected, "commerce": row.refund_in_commerce,
@@ -63,12 +64,14 @@ class ReconScreen(ReturnRowsScreen):
 
     # --- layout -----------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
-        day = self.ctx.now().date() - timedelta(days=1)
+        # The month so far: what finance closes at month end (the nightly job does each day).
+        today = self.ctx.now().date()
         with Horizontal(id="recon-period"):
             yield Label("From", classes="field-label")
-            yield Input(day.isoformat(), id="recon-from", restrict=r"[0-9-]*", max_length=10)
+            yield Input(today.replace(day=1).isoformat(), id="recon-from", restrict=r"[0-9-]*",
+                        max_length=10)
             yield Label("to", classes="field-label")
-            yield Input(day.isoformat(), id="recon-to", restrict=r"[0-9-]*", max_length=10)
+            yield Input(today.isoformat(), id="recon-to", restrict=r"[0-9-]*", max_length=10)
             yield Label("not run yet", id="recon-status", markup=False)
         yield Label("", id="recon-info", classes="info", markup=False)
         yield ColumnTable(COLUMNS, id="recon-rows")
@@ -78,7 +81,7 @@ class ReconScreen(ReturnRowsScreen):
         for box in self.query(Input):
             box.cursor_blink = not self.rl.steady
         self.query_one(ColumnTable).focus()
-        self.run_recon()  # the default period (yesterday) at once
+        self.run_recon()  # the default period (the month so far) at once
 
     # --- the period -------------------------------------------------------------------------
     def dates(self) -> tuple[date, date] | None:
@@ -166,12 +169,15 @@ class ReconScreen(ReturnRowsScreen):
         self.query_one("#recon-status", Label).update(
             f"last run {self.last_run}: {report.since.date()}..{last_day}")
         n_bad = len(report.mismatches)
-        parts = [f"{len(report.rows)} returns", f"{n_bad} mismatch{'es' if n_bad != 1 else ''}",
-                 "mismatches only" if self.mismatches_only else "all (m: mismatches only)"]
+        parts = [f"{len(report.rows)} returns", f"{n_bad} mismatch{'es' if n_bad != 1 else ''}"]
+        if report.unchecked:
+            parts.append(f"{len(report.unchecked)} unchecked")
+        if report.errors:  # one entry per failed read: name the systems, the rows say more
+            systems = sorted({e.split(" ", 1)[0].rstrip(":") for e in report.errors})
+            parts.append("could not read: " + ", ".join(systems))
+        parts.append("mismatches only" if self.mismatches_only else "all (m: mismatches only)")
         if len(rows) > MAX_ROWS:
             parts.append(f"first {MAX_ROWS} shown, e: export all")
-        if report.errors:
-            parts.append("could not read: " + "; ".join(report.errors))
         self.query_one("#recon-info", Label).update(" · ".join(parts))
         self._show_problem()
 
@@ -181,7 +187,7 @@ class ReconScreen(ReturnRowsScreen):
         text = ""
         if row is not None:
             text = (f"{row.return_id} · order {row.order_ref} · {row.currency} · "
-                    + ("; ".join(row.problems) if row.problems else "all three agree"))
+                    + ("; ".join(row.problems + row.unchecked) or "all three agree"))
         self.query_one("#recon-problem", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

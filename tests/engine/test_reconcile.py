@@ -53,3 +53,23 @@ def test_a_missing_credit_note_is_an_amount_mismatch_for_finance(tmp_path):
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("return,order,currency,refund_expected")
     assert "MISMATCH" in lines[1] and "20.00" in lines[1]
+
+
+def test_an_unreadable_commerce_leaves_rows_unchecked_not_mismatched(tmp_path):
+    replay = run(tmp_path)
+    start = replay.scenario.start
+    replay.world.commerce_sandbox.arm_fault("get_order", "http_503", 1)
+    report = reconcile(replay.world.engine, start, start + timedelta(days=1))
+    [row] = report.rows
+    assert row.status == "UNCHECKED" and not row.ok and row.problems == []
+    assert report.mismatches == [] and report.unchecked == [row]
+    assert "not read" in row.unchecked[0] and report.errors
+    with replay.db.session() as s:  # a failed read is no finding: nothing for finance
+        assert s.execute(select(ExceptionRow).where(
+            ExceptionRow.key.like("recon:%"))).scalars().all() == []
+    csv_path = tmp_path / "recon.csv"
+    report.write_csv(csv_path)
+    assert ",UNCHECKED," in csv_path.read_text().splitlines()[1]
+    # once commerce answers again, the same period checks out
+    again = reconcile(replay.world.engine, start, start + timedelta(days=1))
+    assert [r.status for r in again.rows] == ["ok"]
