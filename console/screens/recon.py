@@ -166,8 +166,11 @@ class ReconScreen(ReturnRowsScreen):
         self.query_one(ColumnTable).set_rows([(r.return_id, row_cells(r, narrow))
                                               for r in rows[:MAX_ROWS]])
         last_day = (report.until - timedelta(days=1)).date()
+        first = report.since.date()
+        # The period the rows are for (the boxes may have been edited since); short at 80 cols.
         self.query_one("#recon-status", Label).update(
-            f"last run {self.last_run}: {report.since.date()}..{last_day}")
+            f"ran {self.last_run[:5]} for {first:%m-%d}..{last_day:%m-%d}" if narrow else
+            f"last run {self.last_run}: {first}..{last_day}")
         n_bad = len(report.mismatches)
         parts = [f"{len(report.rows)} returns", f"{n_bad} mismatch{'es' if n_bad != 1 else ''}"]
         if report.unchecked:
