@@ -33,7 +33,7 @@ from sync.synthetic import bulk_scenario, expected_effects
 ROOT = Path(__file__).resolve().parents[2]
 RETURNS = int(os.environ.get("RETURNLINE_CRASH_RETURNS", "200"))
 KILLS = int(os.environ.get("RETURNLINE_CRASH_KILLS", "5"))
-DEADLINE_SECONDS = 600
+DEADLINE_SECONDS = max(600, 3 * RETURNS)  # for the last run to finish the backlog
 
 FAST_JOBS = """
 [scheduler]
