@@ -105,5 +105,10 @@ def _build(tp: type, fields: tuple[tuple[str, Any], ...], d: dict[str, Any]) -> 
 
 def fingerprint(value: Any) -> str:
     """A stable hash of a value's JSON form: same facts, same fingerprint."""
-    blob = json.dumps(encode(value), sort_keys=True, separators=(",", ":"), default=str)
+    return fingerprint_encoded(encode(value))
+
+
+def fingerprint_encoded(data: Any) -> str:
+    """`fingerprint` of a value already `encode`d (encoding is most of the cost)."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]

@@ -53,6 +53,7 @@ def create_db_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MB of pages: bulk writes touch many indexes
             cur.close()
 
         @event.listens_for(engine, "begin")

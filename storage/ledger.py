@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import select
 from sqlmodel import Session
 
+from storage.bulk import insert_ignore, update_by_key, upsert
 from storage.tables import (
     ActionRow,
     ExceptionRow,
@@ -137,34 +136,6 @@ class RecordResult:
         return any(vars(self).values())
 
 
-def _insert(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING; returns how many rows were new."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    table = model.__table__
-    stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
-    stmt = stmt.on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
-    # Count what RETURNING gives back: executemany rowcounts differ between drivers.
-    return len(session.execute(stmt, rows).all())
-
-
-def _upsert(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE for rows of the same shape, in one executemany; ORM
-    copies of those rows already in the session are expired so nobody reads the old values."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    table = model.__table__
-    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    changes = {k: stmt.excluded[k] for k in rows[0] if k not in keys}
-    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=changes), rows)
-    for row in rows:
-        held = session.identity_map.get(identity_key(model, tuple(row[k] for k in keys)))
-        if held is not None:
-            session.expire(held)
-
-
 def _return_row(facts: ReturnFacts, now: datetime) -> dict[str, Any]:
     row = {k: v for k, v in vars(facts).items() if k != "lines"}
     row["updated_at"] = now
@@ -176,13 +147,13 @@ def record(session: Session, entry: LedgerEntry) -> RecordResult:
     result = RecordResult()
     now = entry.now
 
-    _upsert(session, ReturnRow, [_return_row(f, now) for f in entry.returns], ["return_id"])
-    _upsert(session, ReturnLineRow, [{"return_id": f.return_id, **vars(line)}
-                                     for f in entry.returns for line in f.lines],
-            ["return_id", "line_id"])
+    upsert(session, ReturnRow, [_return_row(f, now) for f in entry.returns], ["return_id"])
+    upsert(session, ReturnLineRow, [{"return_id": f.return_id, **vars(line)}
+                                    for f in entry.returns for line in f.lines],
+           ["return_id", "line_id"])
 
-    result.events_added = _insert(session, TimelineEventRow, [vars(e) for e in entry.events],
-                                  ["source_key"])
+    result.events_added = insert_ignore(session, TimelineEventRow,
+                                        [vars(e) for e in entry.events], ["source_key"])
 
     action_rows = []
     if entry.actions:
@@ -196,26 +167,24 @@ def record(session: Session, entry: LedgerEntry) -> RecordResult:
                 "next_attempt_at": a.ready_at or now, "attempts": 0, "outcome_unknown": False,
                 "created_at": now, "updated_at": now,
             })
-    result.actions_added = _insert(session, ActionRow, action_rows, ["key"])
+    result.actions_added = insert_ignore(session, ActionRow, action_rows, ["key"])
 
-    result.holds_opened = _insert(session, HoldRow, [
+    result.holds_opened = insert_ignore(session, HoldRow, [
         {**vars(h), "opened_at": now} for h in entry.holds_open], ["key"])
-    for key, why in entry.holds_release.items():
-        res = session.execute(
-            update(HoldRow).where(HoldRow.key == key, HoldRow.decision.is_(None))
-            .values(decision="released", decided_at=now, decided_by="returnline", note=why))
-        result.holds_released += res.rowcount or 0
+    result.holds_released = update_by_key(session, HoldRow, [
+        {"key": key, "decision": "released", "decided_at": now, "decided_by": "returnline",
+         "note": why} for key, why in entry.holds_release.items()],
+        ["key"], where=HoldRow.decision.is_(None), tag="open")
 
-    result.exceptions_opened = _insert(session, ExceptionRow, [
+    result.exceptions_opened = insert_ignore(session, ExceptionRow, [
         {**vars(x), "opened_at": now} for x in entry.exceptions_open], ["key"])
-    for key, why in entry.exceptions_close.items():
-        res = session.execute(
-            update(ExceptionRow).where(ExceptionRow.key == key, ExceptionRow.resolved_at.is_(None))
-            .values(resolved_at=now, resolution=f"auto: {why}", resolved_by="returnline"))
-        result.exceptions_closed += res.rowcount or 0
+    result.exceptions_closed = update_by_key(session, ExceptionRow, [
+        {"key": key, "resolved_at": now, "resolution": f"auto: {why}",
+         "resolved_by": "returnline"} for key, why in entry.exceptions_close.items()],
+        ["key"], where=ExceptionRow.resolved_at.is_(None), tag="open")
 
-    _upsert(session, SyncCursorRow, [{"source": source, "cursor": cursor, "updated_at": now}
-                                     for source, cursor in entry.cursors.items()], ["source"])
+    upsert(session, SyncCursorRow, [{"source": source, "cursor": cursor, "updated_at": now}
+                                    for source, cursor in entry.cursors.items()], ["source"])
     return result
 
 

@@ -88,7 +88,7 @@ class ReturnLineRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("return_id", "line_id", name="uq_return_lines"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    return_id: str = Field(foreign_key="returns.return_id", index=True)
+    return_id: str = Field(foreign_key="returns.return_id")  # searched via uq_return_lines
     line_id: str
     sku: str = Field(index=True)
     qty: int
@@ -120,7 +120,7 @@ class TimelineEventRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # Idempotency: a replayed observation maps to the same source_key and is ignored.
     source_key: str = Field(unique=True)
-    return_id: str = Field(index=True)
+    return_id: str  # searched via ix_timeline_return_at
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     system: str  # returnline, shopify, rebound, erp, wms, operator...
     kind: str  # observed, decision, action, hold, exception, operator

@@ -28,7 +28,8 @@ from rules.mappings import Mappings
 from rules.model import Grading, MoneyMover, Order, PlatformStatus, Return
 from rules.money import Money
 from rules.policy import Policy
-from storage.codec import decode, encode, fingerprint
+from storage.bulk import update_by_key, upsert
+from storage.codec import decode, encode, fingerprint_encoded
 from storage.db import Database
 from storage.ledger import (
     ActionDraft,
@@ -130,36 +131,54 @@ def _reread_operation(commerce: Any) -> str:
 
 
 REPLAN_CHUNK = 500  # returns planned per read of each table and per ledger write
+DECODED_CACHE_LIMIT = 20_000  # platform returns kept decoded, by facts hash
+
+# Read for planning without the facts JSON: most returns' facts are already decoded in cache.
+_RETURN_COLUMNS = [c for c in ReturnRow.__table__.c if c.name != "facts"]
 
 
 @dataclass
 class PlanInputs:
-    """Everything the rules need for a chunk of returns, read with one query per table."""
+    """Everything the rules need for a chunk of returns, read with one query per table as
+    plain rows (read-only: the plan's changes are written back in bulk, not through the ORM)."""
 
-    rows: dict[str, ReturnRow]
-    actions: dict[str, list[ActionRow]]
-    holds: dict[str, list[HoldRow]]
-    exceptions: dict[str, list[ExceptionRow]]
-    lines: dict[str, list[ReturnLineRow]]
-    snapshots: dict[str, OrderSnapshotRow]
+    rows: dict[str, Any]
+    actions: dict[str, list[Any]]
+    holds: dict[str, list[Any]]
+    exceptions: dict[str, list[Any]]
+    lines: dict[str, list[Any]]
+    snapshots: dict[str, Any]
+    facts: dict[str, Any] = field(default_factory=dict)  # return id -> facts JSON, when read
     _orders: dict[str, Order | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, s: Session, ids: Sequence[str], commerce: str) -> PlanInputs:
+    def load(cls, s: Session, ids: Sequence[str], commerce: str, *,
+             decoded: dict[str, Return] | None = None,
+             orders: dict[str, Order | None] | None = None) -> PlanInputs:
+        """`decoded`: platform returns by facts hash (their JSON is not read again);
+        `orders`: orders just read from commerce and stored (their snapshots are not read)."""
+        s.flush()  # what this transaction changed through the ORM is part of the facts
+
         def grouped(model: Any) -> dict[str, list[Any]]:
+            table = model.__table__
             out: dict[str, list[Any]] = defaultdict(list)
-            for r in s.execute(select(model).where(model.return_id.in_(ids))).scalars():
+            for r in s.execute(select(table).where(table.c.return_id.in_(ids))):
                 out[r.return_id].append(r)
             return out
 
+        table = ReturnRow.__table__
         rows = {r.return_id: r for r in s.execute(
-            select(ReturnRow).where(ReturnRow.return_id.in_(ids))).scalars()}
-        refs = {r.order_ref for r in rows.values()}
-        snapshots = {r.order_ref: r for r in s.execute(select(OrderSnapshotRow).where(
-            OrderSnapshotRow.commerce == commerce,
-            OrderSnapshotRow.order_ref.in_(refs))).scalars()} if refs else {}
+            select(*_RETURN_COLUMNS).where(table.c.return_id.in_(ids)))}
+        unknown = [rid for rid, r in rows.items() if not decoded or r.facts_hash not in decoded]
+        facts = dict(s.execute(select(table.c.return_id, table.c.facts).where(
+            table.c.return_id.in_(unknown))).all()) if unknown else {}
+        known_orders = {ref: o for ref, o in (orders or {}).items() if o is not None}
+        refs = {r.order_ref for r in rows.values()} - set(known_orders)
+        snap = OrderSnapshotRow.__table__
+        snapshots = {r.order_ref: r for r in s.execute(select(snap).where(
+            snap.c.commerce == commerce, snap.c.order_ref.in_(refs)))} if refs else {}
         return cls(rows, grouped(ActionRow), grouped(HoldRow), grouped(ExceptionRow),
-                   grouped(ReturnLineRow), snapshots)
+                   grouped(ReturnLineRow), snapshots, facts, dict(known_orders))
 
     def order(self, ref: str) -> Order | None:
         if ref not in self._orders:
@@ -182,6 +201,7 @@ class Engine:
         self._mappings: Mappings | None = None
         self._wake_cache: tuple[int, datetime | None] | None = None
         self._health_seen: dict[str, tuple[str | None, datetime]] = {}
+        self._decoded: dict[str, Return] = {}  # platform returns by facts hash
 
     # --- Runtime protocol for the executor ----------------------------------------------------
     def now(self) -> datetime:
@@ -269,7 +289,7 @@ class Engine:
                 ids = self._store_returns(s, page.returns, page.raw, now)
                 self._store_orders(s, orders, now)
                 record(s, LedgerEntry(now=now, cursors={source: page.next_cursor}))
-                self.replan(s, [i for i in ids if i], now)
+                self.replan(s, [i for i in ids if i], now, orders=orders)
             self._health(name, polled=True)
             seen += len(page.returns)
             more = getattr(self.systems.platform, "has_more", None)
@@ -295,7 +315,7 @@ class Engine:
         now = self.now()
         with self.db.session() as s:
             self._store_orders(s, orders, now)
-            self.replan(s, [rid for rid, ref in rows if ref in orders], now)
+            self.replan(s, [rid for rid, ref in rows if ref in orders], now, orders=orders)
         return len(orders)
 
     def observe_return(self, ret: Return, raw: dict[str, Any] | None = None) -> str:
@@ -305,7 +325,7 @@ class Engine:
         with self.db.session() as s:
             rid = self._store_return(s, ret, raw or {}, now)
             self._store_orders(s, orders, now)
-            self.replan(s, [rid], now)
+            self.replan(s, [rid], now, orders=orders)
         return rid
 
     def _store_return(self, s: Session, ret: Return, raw: dict[str, Any], now: datetime) -> str:
@@ -314,13 +334,17 @@ class Engine:
     def _store_returns(self, s: Session, rets: Sequence[Return], raws: Sequence[dict[str, Any]],
                        now: datetime) -> list[str]:
         """Record what the platform said about these returns, in one ledger write."""
-        known = {r.return_id: r for r in s.execute(select(ReturnRow).where(
-            ReturnRow.return_id.in_({r.return_id for r in rets}))).scalars()}
+        t = ReturnRow.__table__
+        known = {r.return_id: r for r in s.execute(select(
+            t.c.return_id, t.c.facts_hash, t.c.label, t.c.state, t.c.value_minor, t.c.graded_at,
+            t.c.closed_at, t.c.order_first_sought_at).where(
+            t.c.return_id.in_({r.return_id for r in rets})))}
         entry = LedgerEntry(now=now)
         for ret, raw in zip(rets, raws, strict=True):
             row = known.get(ret.return_id)
             facts = encode(ret)
-            digest = fingerprint(ret)
+            digest = fingerprint_encoded(facts)
+            self._remember(digest, ret)
             if row is not None and row.facts_hash == digest:
                 continue  # nothing new
             label = (row.label if row else None) or _label_of(raw)
@@ -376,25 +400,13 @@ class Engine:
         return out
 
     def _store_orders(self, s: Session, orders: dict[str, Order | None], now: datetime) -> None:
-        name = self.systems.commerce_name
-        wanted = [ref for ref, order in orders.items() if order is not None]
         # An order that vanished (None) is kept as last seen; the rules judge it by state.
-        known = {r.order_ref: r for r in s.execute(select(OrderSnapshotRow).where(
-            OrderSnapshotRow.commerce == name,
-            OrderSnapshotRow.order_ref.in_(wanted))).scalars()} if wanted else {}
-        for ref in wanted:
-            order = orders[ref]
-            row = known.get(ref)
-            snap = encode(order)
-            if row is None:
-                s.add(OrderSnapshotRow(commerce=name, order_ref=ref, order_id=order.order_id,
-                                       state=order.state.value, currency=order.currency,
-                                       version=order.version, snapshot=snap, seen_at=now))
-            else:
-                row.order_id, row.state, row.currency = order.order_id, order.state.value, \
-                    order.currency
-                row.version, row.snapshot, row.seen_at = order.version, snap, now
-        s.flush()
+        upsert(s, OrderSnapshotRow, [
+            {"commerce": self.systems.commerce_name, "order_ref": ref,
+             "order_id": order.order_id, "state": order.state.value,
+             "currency": order.currency, "version": order.version, "snapshot": encode(order),
+             "seen_at": now}
+            for ref, order in orders.items() if order is not None], ["commerce", "order_ref"])
 
     def read_order_now(self, order_ref: str) -> Order | None:
         """The order as commerce has it now, by the cheapest full-enough read (Shopify: sized
@@ -557,11 +569,37 @@ class Engine:
         return None
 
     # --- decide -------------------------------------------------------------------------------
-    def facts_for(self, s: Session, row: ReturnRow) -> Facts:
-        return self._facts(row, PlanInputs.load(s, [row.return_id], self.systems.commerce_name))
+    def facts_for(self, s: Session, row: Any) -> Facts:
+        inputs = self._load(s, [row.return_id])
+        return self._facts(inputs.rows[row.return_id], inputs)
 
-    def _facts(self, row: ReturnRow, inputs: PlanInputs) -> Facts:
-        ret = return_with_gradings(row)
+    def _load(self, s: Session, ids: Sequence[str],
+              orders: dict[str, Order | None] | None = None) -> PlanInputs:
+        return PlanInputs.load(s, ids, self.systems.commerce_name, decoded=self._decoded,
+                               orders=orders)
+
+    def _platform_return(self, row: Any, inputs: PlanInputs) -> Return | None:
+        """The return as the platform last said (decoded once per facts hash)."""
+        ret = self._decoded.get(row.facts_hash) if row.facts_hash else None
+        if ret is None:
+            data = inputs.facts.get(row.return_id)
+            if not data:
+                return None
+            ret = decode(Return, data)
+            if row.facts_hash:
+                self._remember(row.facts_hash, ret)
+        return ret
+
+    def _remember(self, digest: str, ret: Return) -> None:
+        if len(self._decoded) >= DECODED_CACHE_LIMIT:
+            self._decoded.clear()
+        self._decoded[digest] = ret
+
+    def _facts(self, row: Any, inputs: PlanInputs, ret: Return | None = None) -> Facts:
+        if ret is None:
+            base = self._platform_return(row, inputs)
+            assert base is not None, f"return {row.return_id} has no platform facts"
+            ret = _with_gradings(base, row.warehouse_gradings or [])
         order = inputs.order(ret.order_ref)
         actions = inputs.actions.get(row.return_id, [])
         outcomes = {a.key: _outcome(a) for a in actions}
@@ -591,28 +629,36 @@ class Engine:
                                and ret.money_mover is MoneyMover.PLATFORM),
             unexplained_refunds=unexplained, our_replacement_orders=replacements)
 
-    def replan(self, s: Session, return_ids: Sequence[str], now: datetime) -> None:
+    def replan(self, s: Session, return_ids: Sequence[str], now: datetime, *,
+               orders: dict[str, Order | None] | None = None) -> None:
         """Plan the given returns again from what is stored and write the plans, a chunk of
-        returns per read of each table and per ledger write (not a round trip per row)."""
+        returns per read of each table and per ledger write (not a round trip per row).
+        `orders`: orders this transaction just stored (no need to read them back)."""
         ids = list(dict.fromkeys(return_ids))
         if not ids:
             return
         mappings = self.mappings(s)
         for i in range(0, len(ids), REPLAN_CHUNK):
             chunk = ids[i:i + REPLAN_CHUNK]
-            inputs = PlanInputs.load(s, chunk, self.systems.commerce_name)
+            inputs = self._load(s, chunk, orders)
             entry = LedgerEntry(now=now)
+            writes = _PlanWrites()
             for rid in chunk:
                 row = inputs.rows.get(rid)
-                if row is None or not row.facts:
+                if row is None:
                     continue
-                facts = self._facts(row, inputs)
+                base = self._platform_return(row, inputs)
+                if base is None:
+                    continue
+                facts = self._facts(row, inputs, _with_gradings(
+                    base, row.warehouse_gradings or []))
                 result = rules_plan.plan(facts, self.policy, mappings, now)
-                self._plan_into(entry, row, facts, result, now, inputs, mappings)
+                self._plan_into(entry, writes, row, facts, result, now, inputs, mappings)
             record(s, entry)
+            writes.write(s)
 
-    def _plan_into(self, entry: LedgerEntry, row: ReturnRow, facts: Facts, p: Any,
-                   now: datetime, inputs: PlanInputs, mappings: Mappings) -> None:
+    def _plan_into(self, entry: LedgerEntry, writes: _PlanWrites, row: Any, facts: Facts,
+                   p: Any, now: datetime, inputs: PlanInputs, mappings: Mappings) -> None:
         rid = row.return_id
         existing = {a.key: a for a in inputs.actions.get(rid, [])}
         for a in p.actions:
@@ -624,14 +670,13 @@ class Engine:
             elif cur.payload != a.payload and cur.status in ("ready", "waiting", "in_flight") \
                     and cur.attempts == 0 and not cur.outcome_unknown:
                 # Not sent yet and the facts moved (an edited order): send what is true now.
-                cur.payload = a.payload
-                cur.updated_at = now
+                writes.actions.append({"key": cur.key, "payload": a.payload, "updated_at": now})
         for c in p.actions_cancel:
             cur = existing.get(c.key)
             if cur is not None and cur.status in ("ready", "waiting", "failed", "in_flight") \
                     and cur.attempts == 0 and not cur.outcome_unknown:
-                cur.status, cur.updated_at = "cancelled", now
-                cur.lease_owner = cur.lease_expires_at = None
+                writes.actions.append({"key": cur.key, "status": "cancelled", "updated_at": now,
+                                       "lease_owner": None, "lease_expires_at": None})
                 entry.events.append(EventDraft(f"{c.key}:cancelled", rid, now, "returnline",
                                                "decision", f"{_kind_label(cur.kind)} cancelled "
                                                f"before it was sent: {c.why}"))
@@ -645,38 +690,25 @@ class Engine:
                                                         x.message, x.due_at))
         entry.exceptions_close.update({c.key: c.why for c in p.exceptions_close})
         for text in p.decisions:
-            entry.events.append(EventDraft(f"{rid}:decision:{fingerprint(text)}", rid, now,
+            entry.events.append(EventDraft(f"{rid}:decision:{fingerprint_encoded(text)}", rid, now,
                                            "returnline", "decision", text))
         if p.state.value != row.state:
             entry.events.append(EventDraft(
-                f"{rid}:state:{row.state}->{p.state.value}:{fingerprint(encode(facts.ret))[:8]}",
+                f"{rid}:state:{row.state}->{p.state.value}:"
+                f"{fingerprint_encoded(encode(facts.ret))[:8]}",
                 rid, now, "returnline", "state", f"State: {row.state} -> {p.state.value}"))
-        self._store_line_facts(inputs.lines.get(rid, []), facts, mappings)
-        if row.currency is None and facts.order is not None:
-            row.currency = facts.order.currency
-        row.state = p.state.value
-        row.value_minor = p.value.minor if p.value else row.value_minor
-        row.graded_at = p.graded_at or row.graded_at
-        row.wake_at = p.wake_at
-        if p.state is State.CLOSED and row.closed_at is None:
-            row.closed_at = now
-        row.updated_at = now
-
-    @staticmethod
-    def _store_line_facts(line_rows: list[ReturnLineRow], facts: Facts,
-                          mappings: Mappings) -> None:
-        """What people search and group by: each line's mapped reason, grade and disposition."""
-        rows = {r.line_id: r for r in line_rows}
-        for line in facts.ret.lines:
-            row = rows.get(line.line_id)
-            if row is None:
-                continue
-            code = mappings.map_reason(line, facts.ret.platform)
-            condition = line.gradings[-1].condition if line.gradings else None
-            values = (code, condition.value if condition else None,
-                      mappings.disposition(condition).value if condition else None)
-            if (row.reason_code, row.condition, row.disposition) != values:
-                row.reason_code, row.condition, row.disposition = values
+        writes.lines.extend(_line_facts(inputs.lines.get(rid, []), facts, mappings))
+        writes.returns.append({
+            "return_id": rid,
+            "currency": row.currency if row.currency is not None or facts.order is None
+            else facts.order.currency,
+            "state": p.state.value,
+            "value_minor": p.value.minor if p.value else row.value_minor,
+            "graded_at": p.graded_at or row.graded_at,
+            "wake_at": p.wake_at,
+            "closed_at": row.closed_at if row.closed_at is not None or p.state is not State.CLOSED
+            else now,
+            "updated_at": now})
 
     def next_wake(self) -> datetime | None:
         if self._wake_cache is not None and self._wake_cache[0] == self.db.generation:
@@ -698,11 +730,45 @@ class Engine:
         orders = self._fetch_orders(waiting_orders) if waiting_orders else {}
         with self.db.session() as s:
             self._store_orders(s, orders, now)
-            self.replan(s, [rid for rid, _, _ in due], now)
+            self.replan(s, [rid for rid, _, _ in due], now, orders=orders)
         return len(due)
 
 
 # --- helpers ------------------------------------------------------------------------------------
+@dataclass
+class _PlanWrites:
+    """What a chunk of plans changes in rows that already exist, written in bulk."""
+
+    returns: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self, s: Session) -> None:
+        update_by_key(s, ReturnRow, self.returns, ["return_id"])
+        update_by_key(s, ReturnLineRow, self.lines, ["return_id", "line_id"])
+        update_by_key(s, ActionRow, self.actions, ["key"])
+
+
+def _line_facts(line_rows: list[Any], facts: Facts, mappings: Mappings) -> list[dict[str, Any]]:
+    """What people search and group by: each line's mapped reason, grade and disposition
+    (only the lines where one of them changed)."""
+    rows = {r.line_id: r for r in line_rows}
+    out = []
+    for line in facts.ret.lines:
+        row = rows.get(line.line_id)
+        if row is None:
+            continue
+        code = mappings.map_reason(line, facts.ret.platform)
+        condition = line.gradings[-1].condition if line.gradings else None
+        values = (code, condition.value if condition else None,
+                  mappings.disposition(condition).value if condition else None)
+        if (row.reason_code, row.condition, row.disposition) != values:
+            out.append({"return_id": row.return_id, "line_id": row.line_id,
+                        "reason_code": values[0], "condition": values[1],
+                        "disposition": values[2]})
+    return out
+
+
 def _outcome(a: ActionRow) -> ActionOutcome:
     """The money an action moved is what the system reported (the connector may re-price a
     refund against the order as it is at that moment), else what was planned."""

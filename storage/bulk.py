@@ -1,0 +1,165 @@
+"""Many rows of one shape in one driver call: INSERT (ON CONFLICT DO NOTHING / DO UPDATE) and
+UPDATE by key, compiled once per dialect and bound with the columns' own processors.
+
+SQLAlchemy's generic executemany re-derives every parameter of every row (cache keys, type
+coercion, processors looked up per row); for the ledger's hundreds of small rows per
+transaction that was most of a write's cost. Here the statement is compiled once, each column's
+bind processor is looked up once, and the rows go to the DBAPI's `executemany` as they are.
+Same SQL, same types, same transaction as the session's: only the per-row overhead is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import Session
+
+
+class _Compiled:
+    def __init__(self, stmt: Any, dialect: Any, table: Any, names: Sequence[str]) -> None:
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        # The driver's paramstyle: positional (SQLite's "?") takes tuples in bind order.
+        self.order = list(compiled.positiontup) if compiled.positional else None
+        self.procs: list[tuple[str, Callable[[Any], Any]]] = []
+        for name in names:
+            column = table.c[_column_of(name)]
+            proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None:
+                self.procs.append((name, proc))
+
+    def params(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
+        out: list[Any] = []
+        procs, order = self.procs, self.order
+        # The same object (a transaction's `now`) fills many rows: processed once per call.
+        last: list[Any] = [(None, None)] * len(procs)
+        for row in rows:
+            if procs:
+                row = dict(row)
+                for i, (name, proc) in enumerate(procs):
+                    value = row[name]
+                    if value is None:
+                        continue
+                    seen, done = last[i]
+                    if value is not seen:
+                        done = proc(value)
+                        last[i] = (value, done)
+                    row[name] = done
+            out.append(tuple(row[n] for n in order) if order is not None else row)
+        return out
+
+
+_CACHE: dict[tuple[Any, ...], _Compiled] = {}
+
+
+def _column_of(name: str) -> str:
+    return name[2:] if name.startswith("k_") else name
+
+
+def _run(session: Session, key: tuple[Any, ...], build: Callable[[Any], Any], table: Any,
+         names: Sequence[str], rows: Sequence[dict[str, Any]]) -> int:
+    session.flush()  # ORM changes first, in order, as session.execute() would (autoflush)
+    conn = session.connection()
+    dialect = conn.dialect
+    cache_key = (dialect.name, *key)
+    compiled = _CACHE.get(cache_key)
+    if compiled is None:
+        compiled = _CACHE[cache_key] = _Compiled(build(dialect.name), dialect, table, names)
+    result = conn.exec_driver_sql(compiled.sql, compiled.params(rows))
+    return max(result.rowcount, 0)  # both drivers sum an executemany's row counts
+
+
+def _insert_for(dialect_name: str, table: Any) -> Any:
+    return postgresql.insert(table) if dialect_name == "postgresql" else sqlite.insert(table)
+
+
+def by_shape(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows grouped by their set of columns: one statement per shape."""
+    out: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r), []).append(r)
+    return list(out.values())
+
+
+def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]],
+                  keys: Sequence[str]) -> int:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING; returns how many rows were new."""
+    return sum(_insert_ignore(session, model, shape, keys) for shape in by_shape(rows))
+
+
+def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]],
+                   keys: Sequence[str]) -> int:
+    table = model.__table__
+    names = tuple(rows[0])
+
+    def build(dialect_name: str) -> Any:
+        stmt = _insert_for(dialect_name, table).values(
+            {n: bindparam(n, type_=table.c[n].type) for n in names})
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    return _run(session, ("ins", table.name, names, tuple(keys)), build, table, names, rows)
+
+
+def upsert(session: Session, model: Any, rows: list[dict[str, Any]],
+           keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE of every other given column; ORM copies of those
+    rows already held by the session are expired so nobody reads the old values."""
+    for shape in by_shape(rows):
+        _upsert(session, model, shape, keys)
+
+
+def _upsert(session: Session, model: Any, rows: list[dict[str, Any]],
+            keys: Sequence[str]) -> None:
+    table = model.__table__
+    names = tuple(rows[0])
+
+    def build(dialect_name: str) -> Any:
+        stmt = _insert_for(dialect_name, table).values(
+            {n: bindparam(n, type_=table.c[n].type) for n in names})
+        return stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={n: stmt.excluded[n] for n in names if n not in keys})
+    _run(session, ("ups", table.name, names, tuple(keys)), build, table, names, rows)
+    expire_held(session, model, [tuple(r[k] for k in keys) for r in rows])
+
+
+def update_by_key(session: Session, model: Any, rows: list[dict[str, Any]],
+                  keys: Sequence[str], *, where: Any = None, tag: str = "") -> int:
+    """UPDATE model SET <other given columns> WHERE <keys> = the row's (and `where`), one
+    statement per shape of row; `tag` names a distinct `where` for the statement cache.
+    Returns how many rows changed; held ORM copies are expired."""
+    return sum(_update_by_key(session, model, shape, keys, where, tag)
+               for shape in by_shape(rows))
+
+
+def _update_by_key(session: Session, model: Any, rows: list[dict[str, Any]],
+                   keys: Sequence[str], where: Any, tag: str) -> int:
+    table = model.__table__
+    names = tuple(rows[0])
+    # Key values bind as k_<column>: a column may be both matched and set.
+    bound = tuple(f"k_{n}" if n in keys else n for n in names)
+
+    def build(_dialect_name: str) -> Any:
+        cond = and_(*[table.c[k] == bindparam(f"k_{k}", type_=table.c[k].type) for k in keys])
+        if where is not None:
+            cond = and_(cond, where)
+        return update(table).where(cond).values(
+            {n: bindparam(n, type_=table.c[n].type) for n in names if n not in keys})
+    renamed = [{b: r[n] for b, n in zip(bound, names, strict=True)} for r in rows]
+    count = _run(session, ("upd", table.name, names, tuple(keys), tag), build, table, bound,
+                 renamed)
+    expire_held(session, model, [tuple(r[k] for k in keys) for r in rows])
+    return count
+
+
+def expire_held(session: Session, model: Any, idents: list[tuple[Any, ...]]) -> None:
+    """Rows changed behind the ORM's back: its copies in this session are read again."""
+    if not session.identity_map:
+        return
+    for ident in idents:
+        held = session.identity_map.get(identity_key(model, ident))
+        if held is not None:
+            session.expire(held)
