@@ -25,31 +25,32 @@ class _Compiled:
         self.sql = compiled.string
         # The driver's paramstyle: positional (SQLite's "?") takes tuples in bind order.
         self.order = list(compiled.positiontup) if compiled.positional else None
-        self.procs: list[tuple[str, Callable[[Any], Any]]] = []
+        procs: dict[str, Callable[[Any], Any]] = {}
         for name in names:
             column = table.c[_column_of(name)]
             proc = column.type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
-                self.procs.append((name, proc))
+                procs[name] = proc
+        self.columns = self.order if self.order is not None else list(names)
+        self.procs = [procs.get(n) for n in self.columns]
 
     def params(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
-        out: list[Any] = []
-        procs, order = self.procs, self.order
+        columns = list(zip(self.columns, self.procs, strict=True))
         # The same object (a transaction's `now`) fills many rows: processed once per call.
-        last: list[Any] = [(None, None)] * len(procs)
+        last: dict[str, tuple[Any, Any]] = {}
+        out: list[Any] = []
         for row in rows:
-            if procs:
-                row = dict(row)
-                for i, (name, proc) in enumerate(procs):
-                    value = row[name]
-                    if value is None:
-                        continue
-                    seen, done = last[i]
-                    if value is not seen:
-                        done = proc(value)
-                        last[i] = (value, done)
-                    row[name] = done
-            out.append(tuple(row[n] for n in order) if order is not None else row)
+            values = []
+            for name, proc in columns:
+                value = row[name]
+                if proc is not None and value is not None:
+                    seen = last.get(name)
+                    if seen is None or seen[0] is not value:
+                        seen = last[name] = (value, proc(value))
+                    value = seen[1]
+                values.append(value)
+            out.append(tuple(values) if self.order is not None
+                       else dict(zip(self.columns, values, strict=True)))
         return out
 
 

@@ -694,8 +694,7 @@ class Engine:
                                            "returnline", "decision", text))
         if p.state.value != row.state:
             entry.events.append(EventDraft(
-                f"{rid}:state:{row.state}->{p.state.value}:"
-                f"{fingerprint_encoded(encode(facts.ret))[:8]}",
+                f"{rid}:state:{row.state}->{p.state.value}:{_fingerprint(facts.ret, row)[:8]}",
                 rid, now, "returnline", "state", f"State: {row.state} -> {p.state.value}"))
         writes.lines.extend(_line_facts(inputs.lines.get(rid, []), facts, mappings))
         writes.returns.append({
@@ -747,6 +746,13 @@ class _PlanWrites:
         update_by_key(s, ReturnRow, self.returns, ["return_id"])
         update_by_key(s, ReturnLineRow, self.lines, ["return_id", "line_id"])
         update_by_key(s, ActionRow, self.actions, ["key"])
+
+
+def _fingerprint(ret: Return, row: Any) -> str:
+    """The return's fingerprint; without warehouse gradings it is the stored facts hash."""
+    if not row.warehouse_gradings and row.facts_hash:
+        return row.facts_hash
+    return fingerprint_encoded(encode(ret))
 
 
 def _line_facts(line_rows: list[Any], facts: Facts, mappings: Mappings) -> list[dict[str, Any]]:

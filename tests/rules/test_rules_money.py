@@ -73,3 +73,11 @@ def test_split_largest_remainder_sums_exactly_and_refuses_nonsense():
     for weights in ([], [0, 0], [-1, 2]):
         with pytest.raises(MoneyError):
             split_largest_remainder(Money(100, "GBP"), weights)
+
+
+@pytest.mark.parametrize("minor", [0, 1, -1, 5, -5, 99, 100, -100, 1050, -987654321])
+@pytest.mark.parametrize("currency", ["GBP", "JPY", "KWD", "CLF"])
+def test_amount_text_is_the_exact_decimal_with_the_currency_exponent(minor, currency):
+    money = Money(minor, currency)
+    assert money.amount_str() == str(money.to_decimal())
+    assert Money.parse(money.amount_str(), currency) == money
