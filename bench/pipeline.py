@@ -11,12 +11,16 @@
 Targets (issue #4): >= 5,000 returns/s without HTTP, >= 500 returns/s end to end.
 
     .venv/bin/python bench/pipeline.py [--returns 50000] [--e2e-returns 2000] [--skip-e2e]
+                                       [--profile N]   (top N functions of each part, by own time)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import dataclasses
+import pstats
 import resource
 import sys
 import tempfile
@@ -144,20 +148,38 @@ def end_to_end(n: int, tmp: Path) -> dict[str, float]:
             "requests": sum(result["requests"].values())}
 
 
+@contextlib.contextmanager
+def profiled(top: int):
+    """cProfile around a part when asked (it slows the part down about twice)."""
+    if not top:
+        yield
+        return
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        yield
+    finally:
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--returns", type=int, default=50_000)
     ap.add_argument("--e2e-returns", type=int, default=2_000)
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--profile", type=int, default=0, metavar="N")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="returnline-bench-") as tmp:
-        a = without_http(args.returns, Path(tmp))
+        with profiled(args.profile):
+            a = without_http(args.returns, Path(tmp))
         print(f"without HTTP: {a['returns']:,} returns observed -> planned -> recorded in "
               f"{a['seconds']:.1f} s = {a['per_second']:,.0f} returns/s "
               f"({a['actions']:,} actions written; target >= 5,000/s)")
         print(f"peak RSS so far: {peak_rss_mb():,.0f} MB")
         if not args.skip_e2e:
-            b = end_to_end(args.e2e_returns, Path(tmp))
+            with profiled(args.profile):
+                b = end_to_end(args.e2e_returns, Path(tmp))
             print(f"end to end: {b['returns']:,} returns ({b['closed']:,} closed) in "
                   f"{b['seconds']:.1f} s = {b['per_second']:,.1f} returns/s, "
                   f"{b['requests']:,} requests (target >= 500/s)")
