@@ -177,8 +177,10 @@ class ReconScreen(ReturnRowsScreen):
             parts.append(f"{len(report.unchecked)} unchecked")
         if report.errors:  # one entry per failed read: name the systems, the rows say more
             systems = sorted({e.split(" ", 1)[0].rstrip(":") for e in report.errors})
-            parts.append("could not read: " + ", ".join(systems))
-        parts.append("mismatches only" if self.mismatches_only else "all (m: mismatches only)")
+            parts.append(("unread: " if narrow else "could not read: ") + ", ".join(systems))
+        # At 80 columns the footer already says "m Mismatches": no hint, so the counts fit.
+        parts.append("mismatches only" if self.mismatches_only else
+                     "all" if narrow else "all (m: mismatches only)")
         if len(rows) > MAX_ROWS:
             parts.append(f"first {MAX_ROWS} shown, e: export all")
         self.query_one("#recon-info", Label).update(" · ".join(parts))
