@@ -24,6 +24,9 @@ class Act:
     show: bool = True  # shown in the footer
     help: str = ""
     palette: bool = True
+    # Run by the app before the focused widget sees the key, so the keys typed right after
+    # it already go where it moved the focus (not to the table, where digits switch screens).
+    priority: bool = False
 
 
 SCREENS: list[tuple[str, str, str]] = [
@@ -121,7 +124,11 @@ ACTIONS: list[Act] = [
     Act("recon_export", "e", "export", "Export CSV", "recon",
         help="Write the rows shown to a CSV file (its path is shown)"),
     Act("recon_dates", "d", "edit_dates", "Dates", "recon",
-        help="Edit the from/to dates (YYYY-MM-DD); enter runs"),
+        help="Edit the from/to dates (YYYY-MM-DD); enter runs", priority=True),
+    Act("recon_next_box", "tab", "app.focus_next", "Next box", "recon", show=False,
+        palette=False, help="From date, to date, then the rows", priority=True),
+    Act("recon_previous_box", "shift+tab", "app.focus_previous", "Previous box", "recon",
+        show=False, palette=False, help="Back through the rows and the dates", priority=True),
     Act("recon_earlier", "left_square_bracket", "shift(-1)", "Earlier", "recon", show=False,
         help="The period before this one, and run"),
     Act("recon_later", "right_square_bracket", "shift(1)", "Later", "recon", show=False,
@@ -141,7 +148,7 @@ def bindings_for(scope: str) -> list[Binding]:
     out = []
     for a in acts_for(scope):
         action = a.action.removeprefix("app.") if scope == "app" else a.action
-        out.append(Binding(a.key, action, a.label, show=a.show, id=a.id))
+        out.append(Binding(a.key, action, a.label, show=a.show, id=a.id, priority=a.priority))
     return out
 
 

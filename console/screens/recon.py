@@ -207,7 +207,9 @@ class ReconScreen(ReturnRowsScreen):
         self.render_report()
 
     def action_edit_dates(self) -> None:
-        self.query_one("#recon-from", Input).focus()
+        # At once, not after the queue (Widget.focus): the date typed right after "d" goes
+        # into the box, whose text is then selected, so typing replaces it.
+        self.set_focus(self.query_one("#recon-from", Input))
 
     def action_shift(self, step: int) -> None:
         days = self.dates()

@@ -111,3 +111,24 @@ def test_reconciliation_shows_an_unreadable_erp_and_bad_dates(replay, tmp_path):
             await settle(pilot)
             assert any("YYYY-MM-DD" in m for m in messages(app))
     asyncio.run(scenario())
+
+
+def test_dates_typed_in_one_burst_land_in_their_boxes(replay, tmp_path):
+    """Keys arriving together (a paste, a fast typist over SSH): "d", a date, Tab, a date.
+    Each key must go where the one before it moved the focus; before, the first date was
+    lost or the digits reached the table, where they switch screens."""
+    from textual import events
+
+    async def scenario():
+        app = make_app(replay, start="recon", export_dir=tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            burst = ["d", *"2026-11-03", "tab", *"2026-11-10"]
+            for key in burst:  # posted at once, none waits for the one before
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await settle(pilot)
+            assert app.screen is screen
+            assert screen.query_one("#recon-from").value == "2026-11-03"
+            assert screen.query_one("#recon-to").value == "2026-11-10"
+    asyncio.run(scenario())
