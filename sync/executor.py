@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -52,6 +53,7 @@ log = logging.getLogger("returnline.executor")
 
 STOCK_KINDS = ("restock", "quarantine")
 HELD_BEFORE_SENDING = "COST_BUCKET"  # Shopify's connector: waited for its cost bucket, sent nothing
+LEASE_LOST = "lease lost; another worker owns it"
 
 # The exception an action opens when it gives up. `action_failed` extends the contract's
 # list for actions that move no money or stock (return records, tags, comments).
@@ -114,6 +116,9 @@ class Executor:
         # backlog of refunds does not take every point of a shared bucket, tick after tick.
         self._stock_reserve: dict[str, float] = {}
         self._next_due_cache: dict[bool, tuple[int, datetime | None]] = {}
+        # Per thread (the outbox and stock jobs may drain at once): the returns whose
+        # actions had an outcome in the running batch, re-planned once at its end.
+        self._batch = threading.local()
 
     # --- entry points -----------------------------------------------------------------------
     def drain(self, *, include_stock: bool = False, max_rounds: int = 1000) -> list[Outcome]:
@@ -162,6 +167,24 @@ class Executor:
 
     # --- one batch of claimed actions -------------------------------------------------------
     def _run_claimed(self, claimed: list[ActionRow]) -> list[Outcome]:
+        """Run a claimed batch, then re-plan each return it touched once (not once per
+        outcome: planning is repeatable, and a money action's `prepare` re-plans first)."""
+        self._batch.replan = {}
+        try:
+            return self._run_batch(claimed)
+        finally:
+            self._flush_replans()
+
+    def _to_replan(self, return_ids: Sequence[str]) -> None:
+        self._batch.replan.update(dict.fromkeys(return_ids))
+
+    def _flush_replans(self) -> None:
+        ids, self._batch.replan = list(self._batch.replan), {}
+        if ids:
+            with self.rt.db.session() as s:
+                self.rt.replan(s, ids, self.rt.now())
+
+    def _run_batch(self, claimed: list[ActionRow]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         stock: dict[str, list[ActionRow]] = defaultdict(list)
         held: dict[str, list[ActionRow]] = defaultdict(list)
@@ -241,9 +264,10 @@ class Executor:
             if action.outcome_unknown or action.attempts > 0:
                 effect = handler.lookup(self, connector, action)
             if effect is None:
-                self.rt.limits(action.system).record(self.rt.now(), cost)
                 with self.rt.db.session() as s:
-                    outbox.mark_sent(s, action.key, self.worker, self.rt.now())
+                    if not outbox.mark_sent(s, action.key, self.worker, self.rt.now()):
+                        return Outcome(action.key, False, LEASE_LOST)
+                self.rt.limits(action.system).record(self.rt.now(), cost)
                 sent = True
                 effect = handler.call(self, connector, action)
         except ConnectorError as exc:
@@ -335,8 +359,8 @@ class Executor:
         return self._succeeded_all([(action, effect)])[0]
 
     def _succeeded_all(self, done: list[tuple[ActionRow, Effect]]) -> list[Outcome]:
-        """Record effects that exist, in one transaction (a stock batch: hundreds of them),
-        and re-plan each return they touch once."""
+        """Record effects that exist, in one transaction (a stock batch: hundreds of them);
+        their returns are re-planned at the end of the batch."""
         now = self.rt.now()
         outcomes: list[Outcome] = []
         touched: list[str] = []
@@ -347,8 +371,7 @@ class Executor:
                                               external_id=effect.external_id,
                                               result=json.loads(json.dumps(effect.data,
                                                                            default=str))):
-                    outcomes.append(Outcome(action.key, False,
-                                            "lease lost; another worker owns it"))
+                    outcomes.append(Outcome(action.key, False, LEASE_LOST))
                     continue
                 entry.events.append(EventDraft(
                     f"{action.key}:done", action.return_id, now, action.system, "action",
@@ -360,7 +383,7 @@ class Executor:
                 outcomes.append(Outcome(action.key, True, effect.summary))
             if touched:
                 record(s, entry)
-                self.rt.replan(s, touched, now)
+        self._to_replan(touched)
         return outcomes
 
     def _failed(self, action: ActionRow, exc: ConnectorError, *, counted: bool = True) -> Outcome:
@@ -415,7 +438,7 @@ class Executor:
                 exceptions_open=[ExceptionDraft(
                     failed_key, action.return_id, exc_type, owner,
                     f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
-            self.rt.replan(s, [action.return_id], now)
+        self._to_replan([action.return_id])
         return Outcome(action.key, False, exc.message)
 
 
