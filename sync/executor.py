@@ -2,7 +2,8 @@
 
 One attempt goes: claim under a lease (committed) -> ask the system's rate limiter -> if the
 last attempt's outcome is unknown, look the effect up by its idempotency key -> call the
-connector -> record the outcome, the timeline event and the re-plan in one transaction.
+connector -> record the outcome and the timeline event in one transaction. The returns a
+claimed batch touched are re-planned once, at the end of the batch.
 No database transaction is open while a request is in flight.
 
 Failures: transient ones retry with exponential backoff and jitter (deterministic per key and
