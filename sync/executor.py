@@ -322,7 +322,7 @@ class Executor:
         outcomes: list[Outcome] = []
         members: dict[str, ActionRow] = {a.key: a for a in held}
         if len(members) < len(batch):
-            with self.rt.db.session() as s:
+            with self.rt.db.reader() as s:
                 for key in batch:
                     if key not in members and (row := s.get(ActionRow, key)) is not None:
                         members[key] = row
@@ -533,7 +533,7 @@ class CreditNoteHandler(Handler):
         amount = _money(p["amount"])
         reference = p.get("refund_reference")
         if not reference:
-            with ex.rt.db.session() as s:
+            with ex.rt.db.reader() as s:
                 refund = s.get(ActionRow, p["refund_key"])
                 reference = (refund.external_id if refund else None) or p["refund_key"]
         return connector.create_credit_note(CreditNoteRequest(
@@ -560,7 +560,7 @@ class ExchangeHandler(Handler):
 class ReturnRecordHandler(Handler):
     def call(self, ex, connector, a):
         p = a.payload or {}
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
             order = load_order(s, a.system, p["order_ref"])
         if ret is None or order is None:
@@ -574,7 +574,7 @@ class ReturnAuthorisationHandler(Handler):
 
     def call(self, ex, connector, a):
         p = a.payload or {}
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
             order = load_order(s, None, p["order_ref"])
         if ret is None or order is None:
@@ -593,7 +593,7 @@ class ReturnAuthorisationHandler(Handler):
 class TagHandler(Handler):
     def call(self, ex, connector, a):
         p = a.payload or {}
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             order = load_order(s, a.system, p["order_ref"])
         if order is None:
             raise TransientError("order not recorded yet")
@@ -602,7 +602,7 @@ class TagHandler(Handler):
 
 class ApproveHandler(Handler):
     def _ret(self, ex, a):
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
         if ret is None:
             raise PermanentError(f"return {a.return_id} has no recorded facts")
@@ -617,7 +617,7 @@ class ApproveHandler(Handler):
 
 class CommentHandler(Handler):
     def call(self, ex, connector, a):
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
         return connector.post_comment(a.key, ret, (a.payload or {}).get("text", ""))
 
@@ -626,7 +626,7 @@ class CommentHandler(Handler):
         find = getattr(connector, "find_comment", None)
         if find is None:
             return None
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
         return find(ret, a.key) if ret is not None else None
 
