@@ -443,10 +443,10 @@ class Engine:
         if action.kind not in MONEY_KINDS or action.attempts or action.outcome_unknown:
             return action
         order_ref = (action.payload or {}).get("order_ref")
-        if order_ref:
-            self.refresh_order(order_ref, before_action=True)
+        orders = self._fetch_orders([order_ref], before_action=True) if order_ref else {}
         now = self.now()
-        with self.db.session() as s:
+        with self.db.session() as s:  # the order as read and the plan from it: one commit
+            self._store_orders(s, orders, now)
             self.replan(s, [action.return_id], now)
             fresh = s.get(ActionRow, action.key)
         if fresh is None or fresh.status != "in_flight":

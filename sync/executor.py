@@ -2,7 +2,8 @@
 
 One attempt goes: claim under a lease (committed) -> ask the system's rate limiter -> if the
 last attempt's outcome is unknown, look the effect up by its idempotency key -> call the
-connector -> record the outcome, the timeline event and the re-plan in one transaction.
+connector -> record the outcome and the timeline event in one transaction. The returns a
+claimed batch touched are re-planned once, at the end of the batch.
 No database transaction is open while a request is in flight.
 
 Failures: transient ones retry with exponential backoff and jitter (deterministic per key and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -52,6 +54,7 @@ log = logging.getLogger("returnline.executor")
 
 STOCK_KINDS = ("restock", "quarantine")
 HELD_BEFORE_SENDING = "COST_BUCKET"  # Shopify's connector: waited for its cost bucket, sent nothing
+LEASE_LOST = "lease lost; another worker owns it"
 
 # The exception an action opens when it gives up. `action_failed` extends the contract's
 # list for actions that move no money or stock (return records, tags, comments).
@@ -114,6 +117,9 @@ class Executor:
         # backlog of refunds does not take every point of a shared bucket, tick after tick.
         self._stock_reserve: dict[str, float] = {}
         self._next_due_cache: dict[bool, tuple[int, datetime | None]] = {}
+        # Per thread (the outbox and stock jobs may drain at once): the returns whose
+        # actions had an outcome in the running batch, re-planned once at its end.
+        self._batch = threading.local()
 
     # --- entry points -----------------------------------------------------------------------
     def drain(self, *, include_stock: bool = False, max_rounds: int = 1000) -> list[Outcome]:
@@ -162,6 +168,24 @@ class Executor:
 
     # --- one batch of claimed actions -------------------------------------------------------
     def _run_claimed(self, claimed: list[ActionRow]) -> list[Outcome]:
+        """Run a claimed batch, then re-plan each return it touched once (not once per
+        outcome: planning is repeatable, and a money action's `prepare` re-plans first)."""
+        self._batch.replan = {}
+        try:
+            return self._run_batch(claimed)
+        finally:
+            self._flush_replans()
+
+    def _to_replan(self, return_ids: Sequence[str]) -> None:
+        self._batch.replan.update(dict.fromkeys(return_ids))
+
+    def _flush_replans(self) -> None:
+        ids, self._batch.replan = list(self._batch.replan), {}
+        if ids:
+            with self.rt.db.session() as s:
+                self.rt.replan(s, ids, self.rt.now())
+
+    def _run_batch(self, claimed: list[ActionRow]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         stock: dict[str, list[ActionRow]] = defaultdict(list)
         held: dict[str, list[ActionRow]] = defaultdict(list)
@@ -241,9 +265,10 @@ class Executor:
             if action.outcome_unknown or action.attempts > 0:
                 effect = handler.lookup(self, connector, action)
             if effect is None:
-                self.rt.limits(action.system).record(self.rt.now(), cost)
                 with self.rt.db.session() as s:
-                    outbox.mark_sent(s, action.key, self.worker, self.rt.now())
+                    if not outbox.mark_sent(s, action.key, self.worker, self.rt.now()):
+                        return Outcome(action.key, False, LEASE_LOST)
+                self.rt.limits(action.system).record(self.rt.now(), cost)
                 sent = True
                 effect = handler.call(self, connector, action)
         except ConnectorError as exc:
@@ -297,7 +322,7 @@ class Executor:
         outcomes: list[Outcome] = []
         members: dict[str, ActionRow] = {a.key: a for a in held}
         if len(members) < len(batch):
-            with self.rt.db.session() as s:
+            with self.rt.db.reader() as s:
                 for key in batch:
                     if key not in members and (row := s.get(ActionRow, key)) is not None:
                         members[key] = row
@@ -335,8 +360,8 @@ class Executor:
         return self._succeeded_all([(action, effect)])[0]
 
     def _succeeded_all(self, done: list[tuple[ActionRow, Effect]]) -> list[Outcome]:
-        """Record effects that exist, in one transaction (a stock batch: hundreds of them),
-        and re-plan each return they touch once."""
+        """Record effects that exist, in one transaction (a stock batch: hundreds of them);
+        their returns are re-planned at the end of the batch."""
         now = self.rt.now()
         outcomes: list[Outcome] = []
         touched: list[str] = []
@@ -347,8 +372,7 @@ class Executor:
                                               external_id=effect.external_id,
                                               result=json.loads(json.dumps(effect.data,
                                                                            default=str))):
-                    outcomes.append(Outcome(action.key, False,
-                                            "lease lost; another worker owns it"))
+                    outcomes.append(Outcome(action.key, False, LEASE_LOST))
                     continue
                 entry.events.append(EventDraft(
                     f"{action.key}:done", action.return_id, now, action.system, "action",
@@ -360,7 +384,7 @@ class Executor:
                 outcomes.append(Outcome(action.key, True, effect.summary))
             if touched:
                 record(s, entry)
-                self.rt.replan(s, touched, now)
+        self._to_replan(touched)
         return outcomes
 
     def _failed(self, action: ActionRow, exc: ConnectorError, *, counted: bool = True) -> Outcome:
@@ -415,7 +439,7 @@ class Executor:
                 exceptions_open=[ExceptionDraft(
                     failed_key, action.return_id, exc_type, owner,
                     f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
-            self.rt.replan(s, [action.return_id], now)
+        self._to_replan([action.return_id])
         return Outcome(action.key, False, exc.message)
 
 
@@ -509,7 +533,7 @@ class CreditNoteHandler(Handler):
         amount = _money(p["amount"])
         reference = p.get("refund_reference")
         if not reference:
-            with ex.rt.db.session() as s:
+            with ex.rt.db.reader() as s:
                 refund = s.get(ActionRow, p["refund_key"])
                 reference = (refund.external_id if refund else None) or p["refund_key"]
         return connector.create_credit_note(CreditNoteRequest(
@@ -536,7 +560,7 @@ class ExchangeHandler(Handler):
 class ReturnRecordHandler(Handler):
     def call(self, ex, connector, a):
         p = a.payload or {}
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
             order = load_order(s, a.system, p["order_ref"])
         if ret is None or order is None:
@@ -550,7 +574,7 @@ class ReturnAuthorisationHandler(Handler):
 
     def call(self, ex, connector, a):
         p = a.payload or {}
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
             order = load_order(s, None, p["order_ref"])
         if ret is None or order is None:
@@ -569,7 +593,7 @@ class ReturnAuthorisationHandler(Handler):
 class TagHandler(Handler):
     def call(self, ex, connector, a):
         p = a.payload or {}
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             order = load_order(s, a.system, p["order_ref"])
         if order is None:
             raise TransientError("order not recorded yet")
@@ -578,7 +602,7 @@ class TagHandler(Handler):
 
 class ApproveHandler(Handler):
     def _ret(self, ex, a):
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
         if ret is None:
             raise PermanentError(f"return {a.return_id} has no recorded facts")
@@ -593,7 +617,7 @@ class ApproveHandler(Handler):
 
 class CommentHandler(Handler):
     def call(self, ex, connector, a):
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
         return connector.post_comment(a.key, ret, (a.payload or {}).get("text", ""))
 
@@ -602,7 +626,7 @@ class CommentHandler(Handler):
         find = getattr(connector, "find_comment", None)
         if find is None:
             return None
-        with ex.rt.db.session() as s:
+        with ex.rt.db.reader() as s:
             ret = load_return(s, a.return_id)
         return find(ret, a.key) if ret is not None else None
 
