@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
 from storage.bulk import insert_ignore, update_by_key, upsert
@@ -120,6 +120,9 @@ class LedgerEntry:
     exceptions_open: list[ExceptionDraft] = field(default_factory=list)
     exceptions_close: dict[str, str] = field(default_factory=dict)  # key -> why
     cursors: dict[str, str | None] = field(default_factory=dict)
+    # Returns an outcome was recorded for and that are re-planned after this transaction:
+    # made due now (wake_at), so a crash before that re-plan leaves them to the sweep.
+    replan_due: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -185,6 +188,10 @@ def record(session: Session, entry: LedgerEntry) -> RecordResult:
 
     upsert(session, SyncCursorRow, [{"source": source, "cursor": cursor, "updated_at": now}
                                     for source, cursor in entry.cursors.items()], ["source"])
+    if entry.replan_due:
+        session.execute(update(ReturnRow).where(
+            ReturnRow.return_id.in_(sorted(entry.replan_due)),
+            or_(ReturnRow.wake_at.is_(None), ReturnRow.wake_at > now)).values(wake_at=now))
     return result
 
 

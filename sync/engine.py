@@ -6,7 +6,8 @@
 - `poll_warehouse` does the same for grading feeds (ShipBob, CSV drop folder).
 - `replan` builds `rules.Facts` from storage, calls `rules.plan`, and stores its result
   (actions, holds, exceptions, decisions on the timeline, the return's state).
-- The executor (sync/executor.py) performs actions and calls `replan` after each outcome.
+- The executor (sync/executor.py) performs actions and re-plans the returns of each claimed
+  batch once (their outcomes make them due first, so a crash leaves them to the sweep).
 """
 
 from __future__ import annotations

@@ -383,6 +383,7 @@ class Executor:
                 touched.append(action.return_id)
                 outcomes.append(Outcome(action.key, True, effect.summary))
             if touched:
+                entry.replan_due.update(touched)
                 record(s, entry)
         self._to_replan(touched)
         return outcomes
@@ -438,7 +439,8 @@ class Executor:
                                    {"key": action.key})],
                 exceptions_open=[ExceptionDraft(
                     failed_key, action.return_id, exc_type, owner,
-                    f"{_label(action.kind)} in {action.system} failed: {exc.message}")]))
+                    f"{_label(action.kind)} in {action.system} failed: {exc.message}")],
+                replan_due={action.return_id}))
         self._to_replan([action.return_id])
         return Outcome(action.key, False, exc.message)
 

@@ -55,3 +55,19 @@ def test_happy_path_makes_one_return_authorisation_and_transforms_the_memo_from_
     (note,) = erp.external_view()["credit_notes"]
     assert note["return_authorisation"] == ra["id"] and note["amount"] == "20.00"
     replay.db.dispose()
+
+
+def test_outcomes_whose_replan_was_lost_are_left_due_for_the_sweep(tmp_path, monkeypatch):
+    """The executor re-plans a batch's returns after recording their outcomes. A crash in
+    between (simulated: every such re-plan is dropped) must not strand a return: the outcome's
+    own transaction made it due, and the sweep finishes it, once."""
+    from sync.executor import Executor
+
+    monkeypatch.setattr(Executor, "_flush_replans",
+                        lambda self: setattr(self._batch, "replan", {}))
+    scenario, replay = _run(tmp_path, "premature_refund")
+    assert match_expected(scenario.expect, replay.result()) == []
+    external = replay.result()["external"]
+    assert len(external["commerce"]["refunds"]) == 1
+    assert len(external["erp"]["credit_notes"]) == 1
+    replay.db.dispose()
