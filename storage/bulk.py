@@ -89,19 +89,8 @@ def by_shape(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]],
                   keys: Sequence[str]) -> int:
     """INSERT ... ON CONFLICT (keys) DO NOTHING; returns how many rows were new."""
-    return sum(_insert_ignore(session, model, shape, keys) for shape in by_shape(rows))
-
-
-def _insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]],
-                   keys: Sequence[str]) -> int:
-    table = model.__table__
-    names = tuple(rows[0])
-
-    def build(dialect_name: str) -> Any:
-        stmt = _insert_for(dialect_name, table).values(
-            {n: bindparam(n, type_=table.c[n].type) for n in names})
-        return stmt.on_conflict_do_nothing(index_elements=list(keys))
-    return _run(session, ("ins", table.name, names, tuple(keys)), build, table, names, rows)
+    return sum(_insert(session, model, shape, keys, on_conflict_update=False)
+               for shape in by_shape(rows))
 
 
 def upsert(session: Session, model: Any, rows: list[dict[str, Any]],
@@ -109,22 +98,25 @@ def upsert(session: Session, model: Any, rows: list[dict[str, Any]],
     """INSERT ... ON CONFLICT (keys) DO UPDATE of every other given column; ORM copies of those
     rows already held by the session are expired so nobody reads the old values."""
     for shape in by_shape(rows):
-        _upsert(session, model, shape, keys)
+        _insert(session, model, shape, keys, on_conflict_update=True)
+        expire_held(session, model, [tuple(r[k] for k in keys) for r in shape])
 
 
-def _upsert(session: Session, model: Any, rows: list[dict[str, Any]],
-            keys: Sequence[str]) -> None:
+def _insert(session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequence[str], *,
+            on_conflict_update: bool) -> int:
     table = model.__table__
     names = tuple(rows[0])
 
     def build(dialect_name: str) -> Any:
         stmt = _insert_for(dialect_name, table).values(
             {n: bindparam(n, type_=table.c[n].type) for n in names})
-        return stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={n: stmt.excluded[n] for n in names if n not in keys})
-    _run(session, ("ups", table.name, names, tuple(keys)), build, table, names, rows)
-    expire_held(session, model, [tuple(r[k] for k in keys) for r in rows])
+        if on_conflict_update:
+            return stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={n: stmt.excluded[n] for n in names if n not in keys})
+        return stmt.on_conflict_do_nothing(index_elements=list(keys))
+    kind = "ups" if on_conflict_update else "ins"
+    return _run(session, (kind, table.name, names, tuple(keys)), build, table, names, rows)
 
 
 def update_by_key(session: Session, model: Any, rows: list[dict[str, Any]],
