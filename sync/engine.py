@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rules import plan as rules_plan
@@ -458,22 +458,36 @@ class Engine:
     def record_gradings(self, s: Session, return_id: str, gradings: Sequence[tuple[str, Grading]],
                         source_key: str, now: datetime) -> bool:
         """Attach warehouse gradings [(sku, Grading)] to a return; idempotent by source_key."""
-        row = s.get(ReturnRow, return_id)
-        if row is None:
-            return False
-        existing = list(row.warehouse_gradings or [])
-        if any(g.get("source_key") == source_key for g in existing):
-            return False
-        for sku, grading in gradings:
-            existing.append({"sku": sku, "grading": encode(grading), "source_key": source_key})
-        s.execute(update(ReturnRow).where(ReturnRow.return_id == return_id)
-                  .values(warehouse_gradings=existing))
-        summary = "; ".join(f"Graded {g.condition.value} x{g.qty} {sku} at {g.warehouse}"
-                            for sku, g in gradings)
-        record(s, LedgerEntry(now=now, events=[EventDraft(
-            f"grading:{source_key}", return_id, now, gradings[0][1].source or "wms",
-            "observed", summary or "Graded")]))
-        return True
+        return bool(self._attach_gradings(s, [(return_id, source_key, list(gradings))], now))
+
+    def _attach_gradings(self, s: Session,
+                         batch: Sequence[tuple[str, str, list[tuple[str, Grading]]]],
+                         now: datetime) -> list[str]:
+        """[(return id, source key, [(sku, Grading)])] in one read and one write of the
+        returns' gradings; a source key already attached adds nothing. Returns the ids of
+        the returns that gained gradings."""
+        t = ReturnRow.__table__
+        ids = {rid for rid, _, _ in batch}
+        stored = {r.return_id: list(r.warehouse_gradings or []) for r in s.execute(
+            select(t.c.return_id, t.c.warehouse_gradings).where(t.c.return_id.in_(ids)))}
+        changed: dict[str, list[dict[str, Any]]] = {}
+        entry = LedgerEntry(now=now)
+        for rid, source_key, gradings in batch:
+            existing = changed.get(rid, stored.get(rid))
+            if existing is None or not gradings \
+                    or any(g.get("source_key") == source_key for g in existing):
+                continue
+            changed[rid] = existing + [
+                {"sku": sku, "grading": encode(g), "source_key": source_key}
+                for sku, g in gradings]
+            entry.events.append(EventDraft(
+                f"grading:{source_key}", rid, now, gradings[0][1].source or "wms", "observed",
+                "; ".join(f"Graded {g.condition.value} x{g.qty} {sku} at {g.warehouse}"
+                          for sku, g in gradings)))
+        update_by_key(s, ReturnRow, [{"return_id": rid, "warehouse_gradings": graded}
+                                     for rid, graded in changed.items()], ["return_id"])
+        record(s, entry)
+        return list(changed)
 
     def poll_warehouse(self, feed_name: str | None = None) -> int:
         """Read every warehouse feed (or one) and attach gradings to their returns."""
@@ -537,37 +551,46 @@ class Engine:
     def record_graded_lines(self, s: Session, lines: Sequence[Any], now: datetime) -> list[str]:
         """GradedLine objects from any feed -> gradings on their returns; those whose return
         is not known yet are kept in pending_gradings and matched on a later round."""
-        touched: list[str] = []
         pending = list(s.execute(select(PendingGradingRow)).scalars())
+        found = self.find_return_ids(s, {p.rma for p in pending} | {ln.rma for ln in lines})
+        batch: list[tuple[str, str, list[tuple[str, Grading]]]] = []
         for p in pending:
-            rid = self.find_return_id(s, rma=p.rma)
-            if rid and self.record_gradings(s, rid, [(p.sku, decode(Grading, p.grading))],
-                                            p.source_key, now):
-                touched.append(rid)
+            rid = found.get(p.rma)
             if rid:
+                batch.append((rid, p.source_key, [(p.sku, decode(Grading, p.grading))]))
                 s.delete(p)
+        parked = {p.source_key for p in pending}
         for line in lines:
             key = f"{line.source}:{line.source_ref}"
-            rid = self.find_return_id(s, rma=line.rma)
-            if rid is None:
-                if s.get(PendingGradingRow, key) is None:
-                    s.add(PendingGradingRow(source_key=key, rma=line.rma, sku=line.sku,
-                                            grading=encode(line.to_grading()), received_at=now))
-                continue
-            if self.record_gradings(s, rid, [(line.sku, line.to_grading())], key, now):
-                touched.append(rid)
+            rid = found.get(line.rma)
+            if rid is not None:
+                batch.append((rid, key, [(line.sku, line.to_grading())]))
+            elif key not in parked:
+                parked.add(key)
+                s.add(PendingGradingRow(source_key=key, rma=line.rma, sku=line.sku,
+                                        grading=encode(line.to_grading()), received_at=now))
+        touched = self._attach_gradings(s, batch, now) if batch else []
         s.flush()
         return touched
 
     def find_return_id(self, s: Session, *, rma: str | None = None) -> str | None:
         """The return a warehouse reference points at: its RMA, platform id or our id."""
-        if not rma:
-            return None
-        for column in (ReturnRow.rma, ReturnRow.platform_id, ReturnRow.return_id):
-            found = s.execute(select(ReturnRow.return_id).where(column == rma)).scalar()
-            if found:
-                return found
-        return None
+        return self.find_return_ids(s, {rma}).get(rma) if rma else None
+
+    @staticmethod
+    def find_return_ids(s: Session, refs: Iterable[str | None]) -> dict[str, str]:
+        """Warehouse references -> return ids, by RMA, then platform id, then our id (one
+        query per column for all of them)."""
+        left = {r for r in refs if r}
+        out: dict[str, str] = {}
+        t = ReturnRow.__table__
+        for column in (t.c.rma, t.c.platform_id, t.c.return_id):
+            if not left:
+                break
+            for ref, rid in s.execute(select(column, t.c.return_id).where(column.in_(left))):
+                out.setdefault(ref, rid)
+            left -= set(out)
+        return out
 
     # --- decide -------------------------------------------------------------------------------
     def facts_for(self, s: Session, row: Any) -> Facts:
