@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session
 
 from rules import plan as rules_plan
@@ -134,8 +134,20 @@ def _reread_operation(commerce: Any) -> str:
 REPLAN_CHUNK = 500  # returns planned per read of each table and per ledger write
 DECODED_CACHE_LIMIT = 20_000  # platform returns kept decoded, by facts hash
 
-# Read for planning without the facts JSON: most returns' facts are already decoded in cache.
-_RETURN_COLUMNS = [c for c in ReturnRow.__table__.c if c.name != "facts"]
+# The reads of planning, built once (a single-return re-plan before every money action spent
+# more building its six statements than SQLite spent answering them).
+_IDS = bindparam("ids", expanding=True)
+_R = ReturnRow.__table__
+# Without the facts JSON: most returns' facts are already decoded in cache.
+_RETURNS = select(*[c for c in _R.c if c.name != "facts"]).where(_R.c.return_id.in_(_IDS))
+_FACTS = select(_R.c.return_id, _R.c.facts).where(_R.c.return_id.in_(_IDS))
+_BY_RETURN = {m: select(m.__table__).where(m.__table__.c.return_id.in_(_IDS))
+              for m in (ActionRow, HoldRow, ExceptionRow, ReturnLineRow)}
+_S = OrderSnapshotRow.__table__
+_SNAPSHOTS = select(_S).where(_S.c.commerce == bindparam("commerce"),
+                              _S.c.order_ref.in_(bindparam("refs", expanding=True)))
+_SNAPSHOT = select(_S.c.snapshot).where(_S.c.commerce == bindparam("commerce"),
+                                        _S.c.order_ref == bindparam("ref"))
 
 
 @dataclass
@@ -161,23 +173,18 @@ class PlanInputs:
         s.flush()  # what this transaction changed through the ORM is part of the facts
 
         def grouped(model: Any) -> dict[str, list[Any]]:
-            table = model.__table__
             out: dict[str, list[Any]] = defaultdict(list)
-            for r in s.execute(select(table).where(table.c.return_id.in_(ids))):
+            for r in s.execute(_BY_RETURN[model], {"ids": ids}):
                 out[r.return_id].append(r)
             return out
 
-        table = ReturnRow.__table__
-        rows = {r.return_id: r for r in s.execute(
-            select(*_RETURN_COLUMNS).where(table.c.return_id.in_(ids)))}
+        rows = {r.return_id: r for r in s.execute(_RETURNS, {"ids": ids})}
         unknown = [rid for rid, r in rows.items() if not decoded or r.facts_hash not in decoded]
-        facts = dict(s.execute(select(table.c.return_id, table.c.facts).where(
-            table.c.return_id.in_(unknown))).all()) if unknown else {}
+        facts = dict(s.execute(_FACTS, {"ids": unknown}).all()) if unknown else {}
         known_orders = {ref: o for ref, o in (orders or {}).items() if o is not None}
         refs = {r.order_ref for r in rows.values()} - set(known_orders)
-        snap = OrderSnapshotRow.__table__
-        snapshots = {r.order_ref: r for r in s.execute(select(snap).where(
-            snap.c.commerce == commerce, snap.c.order_ref.in_(refs)))} if refs else {}
+        snapshots = {r.order_ref: r for r in s.execute(
+            _SNAPSHOTS, {"commerce": commerce, "refs": list(refs)})} if refs else {}
         return cls(rows, grouped(ActionRow), grouped(HoldRow), grouped(ExceptionRow),
                    grouped(ReturnLineRow), snapshots, facts, dict(known_orders))
 
@@ -419,8 +426,9 @@ class Engine:
 
     def _snapshot(self, order_ref: str) -> Order | None:
         with self.db.reader() as s:
-            row = s.get(OrderSnapshotRow, (self.systems.commerce_name, order_ref))
-            return decode(Order, row.snapshot) if row and row.snapshot else None
+            snap = s.execute(_SNAPSHOT, {"commerce": self.systems.commerce_name,
+                                         "ref": order_ref}).scalar()
+        return decode(Order, snap) if snap else None
 
     def refresh_order(self, order_ref: str, *, before_action: bool = False) -> None:
         orders = self._fetch_orders([order_ref], before_action=before_action)
