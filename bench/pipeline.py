@@ -9,6 +9,10 @@
    credit note, stock) against the in-process sandboxes with rate limits off, by the replay.
 
 Targets (issue #4): >= 5,000 returns/s without HTTP, >= 500 returns/s end to end.
+Measured 2026-12-02 on the 2-core box (runs vary by about 20%): 1,220-1,460 returns/s over
+50,000 without HTTP (plan() alone is ~170-260 us a return, SQLite's indexed inserts ~250 us);
+~20 returns/s over 500 end to end, where the sandboxes and httpx alone cost ~1 ms a request,
+12.2 requests a return: a ceiling near 85-110 returns/s even for an engine that cost nothing.
 
     .venv/bin/python bench/pipeline.py [--returns 50000] [--e2e-returns 2000] [--skip-e2e]
                                        [--profile N]   (top N functions of each part, by own time)

@@ -132,7 +132,7 @@ def _reread_operation(commerce: Any) -> str:
 
 
 REPLAN_CHUNK = 500  # returns planned per read of each table and per ledger write
-DECODED_CACHE_LIMIT = 20_000  # platform returns kept decoded, by facts hash
+DECODED_CACHE_LIMIT = 5_000  # platform returns kept decoded, by facts hash
 
 # The reads of planning, built once (a single-return re-plan before every money action spent
 # more building its six statements than SQLite spent answering them).
