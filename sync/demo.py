@@ -35,6 +35,9 @@ UNKNOWN_REASONS = ["Colour not as pictured", "colour not as pictured ", "Bought 
 EMAILS = ["ann", "bo", "cy", "dee", "eli", "fay", "gus", "hal", "ivy", "jo", "kai", "lu"]
 
 
+INACTIVE_FROM = 4.0  # hours after START: the North store's sellable bin is switched off
+
+
 def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str, Any]:
     """The demo as scenario JSON (deterministic for a seed)."""
     rnd = random.Random(seed)
@@ -86,8 +89,10 @@ def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str,
             resolution, exchange = "exchange", _other_size(sku)
         if kind == "cancelled":
             at(t0 - 0.1, {"do": "cancel_order", "order": order["number"]})
+        # Routed to the North store: its sellable bin is off by the time this is graded.
+        routed = {"warehouse": "north"} if kind == "inactive_location" else {}
         at(t0, {"do": "request_return", "return": label, "order": order["number"],
-                "email": order["email"],
+                "email": order["email"], **routed,
                 "lines": [{"sku": sku, "qty": 1, "reason": reason, "resolution": resolution,
                            **({"exchange_sku": exchange} if exchange else {})}]})
         if kind == "requested":
@@ -108,13 +113,15 @@ def demo_data(seed: int = 7, orders: int = 500, returns: int = 150) -> dict[str,
         condition = "damaged" if kind in ("damaged",) else \
             rnd.choice(("sellable",) * 7 + ("used",))
         if kind in ("closed", "exchange", "unknown_reason", "cancelled", "manual_refund",
-                    "refund_fails"):
+                    "refund_fails", "inactive_location"):
             condition = "sellable"
         t_grade = min(t_recv + rnd.uniform(0.2, 1.0), 9.5)
-        at(t_grade, {"do": "grade", "return": label, "warehouse": "uk-dc",
+        if routed:
+            t_grade = max(t_grade, INACTIVE_FROM + 0.2)
+        at(t_grade, {"do": "grade", "return": label, "warehouse": routed.get("warehouse", "uk-dc"),
                      "lines": [{"sku": sku, "condition": condition}]})
     # The warehouse's sellable bin at the second site is switched off before its restocks.
-    at(4, {"do": "set_location", "location": "north-sellable", "active": False})
+    at(INACTIVE_FROM, {"do": "set_location", "location": "north-sellable", "active": False})
     at(0.5, {"do": "reclassify", "raw": "Not as described", "to": "NOT_AS_DESCRIBED",
              "user": "mo"})
     by_time.sort(key=lambda x: (x[0], x[1]))
@@ -151,9 +158,9 @@ def _kind(i: int) -> str:
     """What becomes of the i-th demo return (a fixed mix over every state)."""
     mix = (["closed"] * 5 + ["requested", "in_transit", "received"] * 2
            + ["damaged", "unknown_reason", "exchange", "high_value"])
-    special = {3: "cancelled", 7: "manual_refund", 11: "refund_fails", 17: "sla",
-               23: "refund_fails", 29: "cancelled", 31: "sla", 37: "contradiction",
-               41: "contradiction"}
+    special = {3: "cancelled", 7: "manual_refund", 11: "refund_fails", 13: "inactive_location",
+               17: "sla", 23: "refund_fails", 29: "cancelled", 31: "sla", 37: "contradiction",
+               41: "contradiction", 43: "inactive_location"}
     return special.get(i, mix[i % len(mix)])
 
 
