@@ -20,15 +20,14 @@ from sqlmodel import Session
 
 
 class _Compiled:
-    def __init__(self, stmt: Any, dialect: Any, table: Any, names: Sequence[str]) -> None:
+    def __init__(self, stmt: Any, dialect: Any, names: Sequence[str]) -> None:
         compiled = stmt.compile(dialect=dialect)
         self.sql = compiled.string
         # The driver's paramstyle: positional (SQLite's "?") takes tuples in bind order.
         self.order = list(compiled.positiontup) if compiled.positional else None
         procs: dict[str, Callable[[Any], Any]] = {}
-        for name in names:
-            column = table.c[_column_of(name)]
-            proc = column.type.dialect_impl(dialect).bind_processor(dialect)
+        for name in names:  # every bind carries its column's type
+            proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None:
                 procs[name] = proc
         self.columns = self.order if self.order is not None else list(names)
@@ -57,11 +56,7 @@ class _Compiled:
 _CACHE: dict[tuple[Any, ...], _Compiled] = {}
 
 
-def _column_of(name: str) -> str:
-    return name[2:] if name.startswith("k_") else name
-
-
-def _run(session: Session, key: tuple[Any, ...], build: Callable[[Any], Any], table: Any,
+def _run(session: Session, key: tuple[Any, ...], build: Callable[[Any], Any],
          names: Sequence[str], rows: Sequence[dict[str, Any]]) -> int:
     session.flush()  # ORM changes first, in order, as session.execute() would (autoflush)
     conn = session.connection()
@@ -69,7 +64,7 @@ def _run(session: Session, key: tuple[Any, ...], build: Callable[[Any], Any], ta
     cache_key = (dialect.name, *key)
     compiled = _CACHE.get(cache_key)
     if compiled is None:
-        compiled = _CACHE[cache_key] = _Compiled(build(dialect.name), dialect, table, names)
+        compiled = _CACHE[cache_key] = _Compiled(build(dialect.name), dialect, names)
     result = conn.exec_driver_sql(compiled.sql, compiled.params(rows))
     return max(result.rowcount, 0)  # both drivers sum an executemany's row counts
 
@@ -116,7 +111,7 @@ def _insert(session: Session, model: Any, rows: list[dict[str, Any]], keys: Sequ
                 set_={n: stmt.excluded[n] for n in names if n not in keys})
         return stmt.on_conflict_do_nothing(index_elements=list(keys))
     kind = "ups" if on_conflict_update else "ins"
-    return _run(session, (kind, table.name, names, tuple(keys)), build, table, names, rows)
+    return _run(session, (kind, table.name, names, tuple(keys)), build, names, rows)
 
 
 def update_by_key(session: Session, model: Any, rows: list[dict[str, Any]],
@@ -142,8 +137,7 @@ def _update_by_key(session: Session, model: Any, rows: list[dict[str, Any]],
         return update(table).where(cond).values(
             {n: bindparam(n, type_=table.c[n].type) for n in names if n not in keys})
     renamed = [{b: r[n] for b, n in zip(bound, names, strict=True)} for r in rows]
-    count = _run(session, ("upd", table.name, names, tuple(keys), tag), build, table, bound,
-                 renamed)
+    count = _run(session, ("upd", table.name, names, tuple(keys), tag), build, bound, renamed)
     expire_held(session, model, [tuple(r[k] for k in keys) for r in rows])
     return count
 

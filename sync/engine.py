@@ -581,10 +581,6 @@ class Engine:
         s.flush()
         return touched
 
-    def find_return_id(self, s: Session, *, rma: str | None = None) -> str | None:
-        """The return a warehouse reference points at: its RMA, platform id or our id."""
-        return self.find_return_ids(s, {rma}).get(rma) if rma else None
-
     @staticmethod
     def find_return_ids(s: Session, refs: Iterable[str | None]) -> dict[str, str]:
         """Warehouse references -> return ids, by RMA, then platform id, then our id (one
@@ -601,17 +597,14 @@ class Engine:
         return out
 
     # --- decide -------------------------------------------------------------------------------
-    def facts_for(self, s: Session, row: Any) -> Facts:
-        inputs = self._load(s, [row.return_id])
-        return self._facts(inputs.rows[row.return_id], inputs)
-
     def _load(self, s: Session, ids: Sequence[str],
               orders: dict[str, Order | None] | None = None) -> PlanInputs:
         return PlanInputs.load(s, ids, self.systems.commerce_name, decoded=self._decoded,
                                orders=orders)
 
-    def _platform_return(self, row: Any, inputs: PlanInputs) -> Return | None:
-        """The return as the platform last said (decoded once per facts hash)."""
+    def _return_of(self, row: Any, inputs: PlanInputs) -> Return | None:
+        """The return as the rules see it: what the platform last said (decoded once per
+        facts hash) plus the warehouse's gradings; None before the platform said anything."""
         ret = self._decoded.get(row.facts_hash) if row.facts_hash else None
         if ret is None:
             data = inputs.facts.get(row.return_id)
@@ -620,18 +613,14 @@ class Engine:
             ret = decode(Return, data)
             if row.facts_hash:
                 self._remember(row.facts_hash, ret)
-        return ret
+        return _with_gradings(ret, row.warehouse_gradings or [])
 
     def _remember(self, digest: str, ret: Return) -> None:
         if len(self._decoded) >= DECODED_CACHE_LIMIT:
             self._decoded.clear()
         self._decoded[digest] = ret
 
-    def _facts(self, row: Any, inputs: PlanInputs, ret: Return | None = None) -> Facts:
-        if ret is None:
-            base = self._platform_return(row, inputs)
-            assert base is not None, f"return {row.return_id} has no platform facts"
-            ret = _with_gradings(base, row.warehouse_gradings or [])
+    def _facts(self, row: Any, inputs: PlanInputs, ret: Return) -> Facts:
         order = inputs.order(ret.order_ref)
         actions = inputs.actions.get(row.return_id, [])
         outcomes = {a.key: _outcome(a) for a in actions}
@@ -677,13 +666,10 @@ class Engine:
             writes = _PlanWrites()
             for rid in chunk:
                 row = inputs.rows.get(rid)
-                if row is None:
+                ret = self._return_of(row, inputs) if row is not None else None
+                if ret is None:
                     continue
-                base = self._platform_return(row, inputs)
-                if base is None:
-                    continue
-                facts = self._facts(row, inputs, _with_gradings(
-                    base, row.warehouse_gradings or []))
+                facts = self._facts(row, inputs, ret)
                 result = rules_plan.plan(facts, self.policy, mappings, now)
                 self._plan_into(entry, writes, row, facts, result, now, inputs, mappings)
             record(s, entry)
